@@ -1,0 +1,1 @@
+/* webhook_proto.c - placeholder, being written. */

@@ -1,0 +1,15 @@
+/*
+ * connector_types.c - the connector descriptors batond knows, found by
+ * name.  Adding a connector type is one line here and one add_subdirectory
+ * in connectors/CMakeLists.txt.
+ */
+#include <stddef.h>
+
+#include <baton/connector.h>
+
+extern const struct connector connector_webhook;
+
+const struct connector *const connector_types[] = {
+	&connector_webhook,
+	NULL,
+};

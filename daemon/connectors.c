@@ -1,0 +1,1 @@
+/* connectors.c - placeholder, being written. */

@@ -1,0 +1,1 @@
+/* ctl_tail.c - placeholder, being written. */

@@ -1,0 +1,1 @@
+/* event.c - placeholder, being written. */

@@ -1,0 +1,1 @@
+/* intake.c - placeholder, being written. */

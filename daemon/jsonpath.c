@@ -1,0 +1,1 @@
+/* jsonpath.c - placeholder, being written. */

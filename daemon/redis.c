@@ -1,0 +1,1 @@
+/* redis.c - placeholder, being written. */

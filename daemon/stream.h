@@ -1,0 +1,54 @@
+/*
+ * stream.h - appending canonical events to a Redis stream exactly once.
+ *
+ * An append writes a batch of events (one webhook request, one poll round)
+ * in one Lua script call: for each event, unless its dedupe mark
+ * PREFIX:seen:<source>:<id> exists, XADD PREFIX:<stream> MAXLEN ~ N with
+ * the flat fields v type lead source id at data, then set the mark with a
+ * TTL.  The script runs atomically, so a crash of batond or Redis can
+ * neither write an event without its mark nor mark one that is not
+ * written; a redelivered event finds its mark and is acknowledged without
+ * a second entry.
+ */
+#ifndef BATON_STREAM_H
+#define BATON_STREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <baton/event.h>
+
+struct redis;
+
+struct stream_target {
+	const char *prefix;             /* key prefix, without ':' */
+	const char *stream;             /* "events" */
+	long long maxlen;               /* approximate trim */
+	int64_t dedupe_ttl_ms;
+};
+
+/*
+ * rc 0: Redis acknowledged the batch; `written` events were added and
+ * `duplicates` were already there.  rc -1: the batch failed (connection
+ * lost, timeout, Redis error, logged); nothing can be assumed written,
+ * and the caller must not acknowledge its source.
+ */
+typedef void (*stream_append_cb)(int rc, size_t written, size_t duplicates,
+    void *arg);
+
+/*
+ * Starts an append of evs[0..n) (n >= 1; every event has type, lead,
+ * source and id).  The events are serialized before it returns and stay
+ * the caller's.  Returns 0 when sent (cb runs exactly once, later), or -1
+ * when Redis is not up or out of memory (cb is not called).
+ */
+int stream_append(struct redis *r, const struct stream_target *t,
+    struct baton_event *const *evs, size_t n, stream_append_cb cb,
+    void *arg);
+
+/* The key of a stream ("baton:events") and of a dedupe mark, malloc'd. */
+char *stream_key(const char *prefix, const char *stream);
+char *stream_dedupe_key(const char *prefix, const char *source,
+    const char *id);
+
+#endif

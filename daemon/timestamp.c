@@ -1,0 +1,1 @@
+/* timestamp.c - placeholder, being written. */

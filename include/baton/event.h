@@ -1,0 +1,83 @@
+/*
+ * event.h - the canonical lead event, as every connector produces it and as
+ * it is written, flat, to the PREFIX:events stream (SPEC "Canonical events
+ * and streams", a contract).
+ *
+ * A stream entry has the fields v (schema version "1"), type, lead, source,
+ * id, at and data.  struct baton_event is that entry before it is written:
+ * the intake fills `source` from the connector's name; a connector fills the
+ * rest.  data is one JSON object whose top-level keys are the canonical
+ * attributes of the type (custom attributes under data.custom).
+ */
+#ifndef BATON_EVENT_H
+#define BATON_EVENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#define EVENT_SCHEMA_VERSION "1"
+
+/* Types written by intake. */
+#define EVENT_LEAD_UPSERTED "lead.upserted"
+#define EVENT_LEAD_ACTIVITY "lead.activity"
+#define EVENT_LEAD_STATUS   "lead.status"
+#define EVENT_DEAL_STAGE    "deal.stage"
+
+#define EVENT_LEAD_MAX 254      /* longest lead key (an email address) */
+#define EVENT_ID_MAX   256      /* longest source event id */
+
+struct baton_event {
+	char *type;             /* one of EVENT_* above (owned) */
+	char *lead;             /* lead key: trimmed, lower-cased email (owned) */
+	char *source;           /* connector name; set by the intake (owned) */
+	char *id;               /* the source's event id, the dedupe key (owned) */
+	int64_t at_ms;          /* when it happened, ms since the epoch */
+	json_t *data;           /* a JSON object (one reference owned) */
+};
+
+/*
+ * Builds an event.  Strings are copied; `data` is stolen (its reference
+ * passes to the event, even on failure; NULL means an empty object).
+ * source may be NULL (the intake sets it).  Returns NULL only when out of
+ * memory.
+ */
+struct baton_event *event_new(const char *type, const char *lead,
+    const char *id, int64_t at_ms, json_t *data);
+
+/* Frees an event and everything it owns; NULL is a no-op. */
+void event_free(struct baton_event *ev);
+
+/* Sets ev->source to a copy of source.  Returns 0 or -1 (out of memory). */
+int event_set_source(struct baton_event *ev, const char *source);
+
+/*
+ * Turns an email address into the lead key: surrounding white space
+ * trimmed, lower-cased.  Writes a NUL-terminated key into out (at least
+ * EVENT_LEAD_MAX + 1 bytes).  Returns 0, or -1 with a reason in err when
+ * the address is empty, too long, has no single '@' between a non-empty
+ * local part and a domain with a dot, or holds spaces or control bytes.
+ */
+int event_lead_key(const char *email, char *out, size_t outlen, char *err,
+    size_t errlen);
+
+/* Returns 1 when type is one of the intake types above, else 0. */
+int event_type_known(const char *type);
+
+/*
+ * Checks that an event is complete and its data matches its type
+ * (lead.activity has a token `activity`; lead.status a `status` among
+ * open working qualified unqualified converted; deal.stage a `stage` and,
+ * when present, an `outcome` among open won lost and a numeric `amount`).
+ * Returns 0, or -1 with a message naming the offending field in err.
+ */
+int event_validate(const struct baton_event *ev, char *err, size_t errlen);
+
+/*
+ * Serializes data as compact JSON with sorted keys, the form written to
+ * the stream.  Returns a malloc'd string (caller frees) or NULL.
+ */
+char *event_data_json(const struct baton_event *ev);
+
+#endif
