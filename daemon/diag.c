@@ -24,6 +24,9 @@ diag_push(struct diag *d, char *msg)
 	d->msgs[d->n++] = msg;
 }
 
+static void diag_vadd(struct diag *d, const char *file, int line, int col,
+    const char *fmt, va_list ap) BATON_PRINTF(5, 0);
+
 static void
 diag_vadd(struct diag *d, const char *file, int line, int col,
     const char *fmt, va_list ap)

@@ -120,6 +120,9 @@ log_msg(int level, const char *fmt, ...)
 }
 
 /* Appends ": strerror(errno)" to a message. */
+static void log_with_errno(int level, int saved, const char *fmt, va_list ap)
+    BATON_PRINTF(3, 0);
+
 static void
 log_with_errno(int level, int saved, const char *fmt, va_list ap)
 {
