@@ -8,6 +8,9 @@
  * the intake fills `source` from the connector's name; a connector fills the
  * rest.  data is one JSON object whose top-level keys are the canonical
  * attributes of the type (custom attributes under data.custom).
+ *
+ * Functions are prefixed baton_event_ because libevent already owns
+ * event_new() and event_free().
  */
 #ifndef BATON_EVENT_H
 #define BATON_EVENT_H
@@ -43,14 +46,14 @@ struct baton_event {
  * source may be NULL (the intake sets it).  Returns NULL only when out of
  * memory.
  */
-struct baton_event *event_new(const char *type, const char *lead,
+struct baton_event *baton_event_new(const char *type, const char *lead,
     const char *id, int64_t at_ms, json_t *data);
 
 /* Frees an event and everything it owns; NULL is a no-op. */
-void event_free(struct baton_event *ev);
+void baton_event_free(struct baton_event *ev);
 
 /* Sets ev->source to a copy of source.  Returns 0 or -1 (out of memory). */
-int event_set_source(struct baton_event *ev, const char *source);
+int baton_event_set_source(struct baton_event *ev, const char *source);
 
 /*
  * Turns an email address into the lead key: surrounding white space
@@ -59,11 +62,11 @@ int event_set_source(struct baton_event *ev, const char *source);
  * the address is empty, too long, has no single '@' between a non-empty
  * local part and a domain with a dot, or holds spaces or control bytes.
  */
-int event_lead_key(const char *email, char *out, size_t outlen, char *err,
+int baton_event_lead_key(const char *email, char *out, size_t outlen, char *err,
     size_t errlen);
 
 /* Returns 1 when type is one of the intake types above, else 0. */
-int event_type_known(const char *type);
+int baton_event_type_known(const char *type);
 
 /*
  * Checks that an event is complete and its data matches its type
@@ -72,12 +75,12 @@ int event_type_known(const char *type);
  * when present, an `outcome` among open won lost and a numeric `amount`).
  * Returns 0, or -1 with a message naming the offending field in err.
  */
-int event_validate(const struct baton_event *ev, char *err, size_t errlen);
+int baton_event_validate(const struct baton_event *ev, char *err, size_t errlen);
 
 /*
  * Serializes data as compact JSON with sorted keys, the form written to
  * the stream.  Returns a malloc'd string (caller frees) or NULL.
  */
-char *event_data_json(const struct baton_event *ev);
+char *baton_event_data_json(const struct baton_event *ev);
 
 #endif
