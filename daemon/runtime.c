@@ -1,1 +1,358 @@
-/* runtime.c - placeholder, being written. */
+/*
+ * runtime.c - the running batond: its loop, its Redis connection and HTTP
+ * listener, and the three signals that steer it.
+ *
+ * SIGHUP reloads: the new configuration is loaded beside the running one
+ * and swapped in only when it has no problem (and its listener, if it
+ * moved, could be bound); otherwise every problem is logged and nothing
+ * changes.  SIGTERM and SIGINT stop accepting, let the requests that wait
+ * on Redis get their answer, and leave the loop, within shutdown_timeout.
+ */
+#include "runtime.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include <baton/log.h>
+#include <baton/timestamp.h>
+
+#include "config.h"
+#include "diag.h"
+#include "http.h"
+#include "metrics.h"
+#include "redis.h"
+
+#define BEAT_INTERVAL_MS 1000
+#define BEAT_STALE_MS    5000
+
+static int64_t
+monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct timeval
+ms_to_tv(int64_t ms)
+{
+	struct timeval tv = { .tv_sec = ms / 1000,
+	    .tv_usec = (ms % 1000) * 1000 };
+	return tv;
+}
+
+/* ---- Redis --------------------------------------------------------------- */
+
+/* A string that changes whenever the connection settings change. */
+static char *
+redis_fingerprint(const struct redis_conf *rc)
+{
+	char *s = NULL;
+
+	if (asprintf(&s, "%s\n%s\n%s\n%lld\n%lld\n%lld", rc->url,
+	    rc->username ? rc->username : "", rc->password ? rc->password : "",
+	    (long long)rc->connect_timeout_ms,
+	    (long long)rc->command_timeout_ms,
+	    (long long)rc->reconnect_max_ms) < 0)
+		return NULL;
+	return s;
+}
+
+static void
+redis_state(bool up, void *arg)
+{
+	(void)arg;
+	if (up)
+		log_info("redis: connected");
+	else
+		log_warnx("redis: connection lost; webhooks get 503 until it "
+		    "is back");
+}
+
+/* A new connection for rc; NULL having logged why. */
+static struct redis *
+redis_open(struct runtime *rt, const struct redis_conf *rc)
+{
+	struct redis_opts o;
+	struct redis *r;
+	char err[256];
+
+	memset(&o, 0, sizeof(o));
+	if (redis_opts_from_conf(rc, &o, err, sizeof(err)) == -1) {
+		log_warnx("redis: %s", err);
+		return NULL;
+	}
+	r = redis_new(rt->base, &o, "intake", redis_state, rt);
+	redis_opts_clear(&o);
+	return r;
+}
+
+static double
+gauge_inflight(void *arg)
+{
+	return (double)((struct runtime *)arg)->inflight;
+}
+
+static double
+gauge_up(void *arg)
+{
+	return ((struct runtime *)arg)->redis != NULL &&
+	    redis_is_up(((struct runtime *)arg)->redis) ? 1 : 0;
+}
+
+/* ---- Signals and the heartbeat -------------------------------------------- */
+
+static void
+on_beat(evutil_socket_t fd, short what, void *arg)
+{
+	struct runtime *rt = arg;
+
+	(void)fd;
+	(void)what;
+	rt->last_beat_ms = monotonic_ms();
+}
+
+static void
+on_term(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	log_notice("%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	runtime_shutdown(arg);
+}
+
+static void
+on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	log_notice("SIGHUP: reloading");
+	runtime_reload(arg);
+}
+
+static void
+on_drain_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct runtime *rt = arg;
+
+	(void)fd;
+	(void)what;
+	log_warnx("shutdown: %zu request(s) still waiting on Redis after "
+	    "shutdown_timeout; answering 503", rt->inflight);
+	/* Every pending append now completes with a failure (503). */
+	redis_free(rt->redis);
+	rt->redis = NULL;
+	event_base_loopexit(rt->base, NULL);
+}
+
+/* ---- Life cycle ----------------------------------------------------------- */
+
+int
+runtime_init(struct runtime *rt, const char *conf_path)
+{
+	struct timeval beat = ms_to_tv(BEAT_INTERVAL_MS);
+	struct config *conf;
+	struct diag d = { 0 };
+
+	memset(rt, 0, sizeof(*rt));
+	signal(SIGPIPE, SIG_IGN);
+	if ((rt->conf_path = strdup(conf_path)) == NULL ||
+	    (rt->base = event_base_new()) == NULL) {
+		log_warnx("out of memory");
+		goto fail;
+	}
+	if ((conf = config_load(conf_path, rt->base, &d)) == NULL) {
+		diag_print(&d, stderr);
+		diag_clear(&d);
+		goto fail;
+	}
+	rt->conf = conf;
+	log_set_level(conf->daemon.log_level);
+	rt->redis_fingerprint = redis_fingerprint(&conf->redis);
+	if ((rt->redis = redis_open(rt, &conf->redis)) == NULL)
+		goto fail;
+	rt->http = http_server_new(rt, conf->daemon.listen,
+	    conf->daemon.max_body, conf->daemon.request_timeout_ms);
+	if (rt->http == NULL)
+		goto fail;
+	rt->ev_term = evsignal_new(rt->base, SIGTERM, on_term, rt);
+	rt->ev_int = evsignal_new(rt->base, SIGINT, on_term, rt);
+	rt->ev_hup = evsignal_new(rt->base, SIGHUP, on_hup, rt);
+	rt->ev_beat = event_new(rt->base, -1, EV_PERSIST, on_beat, rt);
+	if (rt->ev_term == NULL || rt->ev_int == NULL || rt->ev_hup == NULL ||
+	    rt->ev_beat == NULL)
+		goto fail;
+	event_add(rt->ev_term, NULL);
+	event_add(rt->ev_int, NULL);
+	event_add(rt->ev_hup, NULL);
+	event_add(rt->ev_beat, &beat);
+	rt->last_beat_ms = monotonic_ms();
+	metric_gauge_fn("baton_intake_inflight_requests",
+	    "Webhook requests waiting for Redis to acknowledge their events.",
+	    gauge_inflight, rt);
+	metric_gauge_fn("baton_redis_connected",
+	    "1 when the intake's Redis connection is up.", gauge_up, rt);
+	return 0;
+fail:
+	runtime_free(rt);
+	return -1;
+}
+
+int
+runtime_run(struct runtime *rt)
+{
+	event_base_dispatch(rt->base);
+	return rt->exit_code;
+}
+
+void
+runtime_free(struct runtime *rt)
+{
+	struct event **evs[] = { &rt->ev_term, &rt->ev_int, &rt->ev_hup,
+	    &rt->ev_drain, &rt->ev_beat };
+
+	/* Pending appends answer 503 before the listener goes away. */
+	redis_free(rt->redis);
+	rt->redis = NULL;
+	http_server_free(rt->http);
+	rt->http = NULL;
+	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
+		if (*evs[i] != NULL)
+			event_free(*evs[i]);
+		*evs[i] = NULL;
+	}
+	if (rt->conf != NULL)
+		config_unref(rt->conf);
+	rt->conf = NULL;
+	if (rt->base != NULL)
+		event_base_free(rt->base);
+	rt->base = NULL;
+	free(rt->conf_path);
+	free(rt->redis_fingerprint);
+	rt->conf_path = rt->redis_fingerprint = NULL;
+}
+
+int
+runtime_reload(struct runtime *rt)
+{
+	struct diag d = { 0 };
+	struct config *next;
+	struct http_server *http = NULL;
+	struct redis *redis = NULL;
+	char *fp;
+
+	if (rt->stopping)
+		return -1;
+	next = config_load(rt->conf_path, rt->base, &d);
+	if (next == NULL) {
+		diag_log(&d);
+		log_warnx("reload refused: %zu problem(s) in %s; the running "
+		    "configuration stays", diag_count(&d), rt->conf_path);
+		diag_clear(&d);
+		return -1;
+	}
+	diag_clear(&d);
+	if (strcmp(next->daemon.listen, http_server_listen(rt->http)) != 0) {
+		http = http_server_new(rt, next->daemon.listen,
+		    next->daemon.max_body, next->daemon.request_timeout_ms);
+		if (http == NULL) {
+			log_warnx("reload refused: cannot listen on %s; the "
+			    "running configuration stays", next->daemon.listen);
+			config_unref(next);
+			return -1;
+		}
+	}
+	fp = redis_fingerprint(&next->redis);
+	if (fp == NULL || rt->redis_fingerprint == NULL ||
+	    strcmp(fp, rt->redis_fingerprint) != 0) {
+		if ((redis = redis_open(rt, &next->redis)) == NULL) {
+			log_warnx("reload refused: bad [redis] settings; the "
+			    "running configuration stays");
+			http_server_free(http);
+			config_unref(next);
+			free(fp);
+			return -1;
+		}
+	}
+	if (http != NULL) {
+		http_server_free(rt->http);
+		rt->http = http;
+	} else
+		http_server_set_limits(rt->http, next->daemon.max_body,
+		    next->daemon.request_timeout_ms);
+	if (redis != NULL) {
+		/* Appends still waiting on the old connection answer 503. */
+		redis_free(rt->redis);
+		rt->redis = redis;
+	}
+	free(rt->redis_fingerprint);
+	rt->redis_fingerprint = fp;
+	config_unref(rt->conf);
+	rt->conf = next;
+	log_set_level(next->daemon.log_level);
+	log_notice("reloaded %s: %zu connector(s)", rt->conf_path,
+	    next->nconnectors);
+	return 0;
+}
+
+void
+runtime_shutdown(struct runtime *rt)
+{
+	struct timeval tv;
+
+	if (rt->stopping)
+		return;
+	rt->stopping = true;
+	http_server_stop_accepting(rt->http);
+	if (rt->inflight == 0) {
+		event_base_loopexit(rt->base, NULL);
+		return;
+	}
+	log_info("shutdown: waiting for %zu request(s)", rt->inflight);
+	tv = ms_to_tv(rt->conf->daemon.shutdown_timeout_ms);
+	rt->ev_drain = evtimer_new(rt->base, on_drain_timeout, rt);
+	if (rt->ev_drain == NULL || evtimer_add(rt->ev_drain, &tv) == -1)
+		event_base_loopexit(rt->base, NULL);
+}
+
+void
+runtime_request_done(struct runtime *rt)
+{
+	if (rt->inflight > 0)
+		rt->inflight--;
+	if (rt->stopping && rt->inflight == 0)
+		event_base_loopexit(rt->base, NULL);
+}
+
+bool
+runtime_healthy(const struct runtime *rt, const char **why)
+{
+	if (rt->stopping) {
+		*why = "shutting down";
+		return false;
+	}
+	if (rt->redis == NULL || !redis_is_up(rt->redis)) {
+		*why = "redis unreachable";
+		return false;
+	}
+	if (monotonic_ms() - rt->last_beat_ms > BEAT_STALE_MS) {
+		*why = "event loop stalled";
+		return false;
+	}
+	*why = NULL;
+	return true;
+}
+
+void
+runtime_events_target(const struct runtime *rt, struct stream_target *t)
+{
+	t->prefix = rt->conf->redis.prefix;
+	t->stream = "events";
+	t->maxlen = rt->conf->redis.stream_maxlen;
+	t->dedupe_ttl_ms = rt->conf->daemon.dedupe_ttl_ms;
+}

@@ -23,7 +23,8 @@
  *
  * Callbacks run on the daemon's single libevent loop and must never block:
  * network work goes through the core's asynchronous facilities.  Events
- * handed to the core become its property.  Pointers the core passes to a
+ * handed to the core become its property.  A webhook body is not
+ * necessarily NUL-terminated: use its length.  Pointers the core passes to a
  * callback (the call objects, header values, bodies) are valid until the
  * call is completed, and no longer.
  */

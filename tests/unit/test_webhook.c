@@ -965,7 +965,7 @@ test_too_many_events(void **state)
 	assert_non_null(l.ci);
 	assert_int_equal(post(l.ci, body, sign("s3cret", body), &call), 400);
 	assert_string_equal(webhook_call_error(call),
-	    "too many events in one request");
+	    "too many events in one request (at most 1000)");
 	assert_int_equal(webhook_call_nevents(call), 0);
 	webhook_call_free(call);
 	unload(&l);
