@@ -180,6 +180,9 @@ cmd_name(const struct redis_cmd *cmd)
 
 /* Logs one failure of the current outage: the first at warning, the
  * repeats at debug, so a Redis that stays down does not flood the log. */
+static void redis_log_failure(struct redis *r, const char *fmt, ...)
+    BATON_PRINTF(2, 3);
+
 static void
 redis_log_failure(struct redis *r, const char *fmt, ...)
 {
