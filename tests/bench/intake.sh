@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# tests/bench/intake.sh - how fast batond's intake is, next to the bare HTTP
+# stack it is built on.
+#
+# Starts a private redis-server (unix socket, no TCP, no persistence), batond
+# with one `[connector bench] type = webhook` on a free loopback port, and
+# bare_responder (libevent's evhttp answering 200, nothing else).  Then:
+#   1. batond's idle RSS, a BENCH_RSS_EVENTS-event run, its RSS again;
+#   2. BENCH_ROUNDS rounds of loadgen, BENCH_SECONDS each, against batond
+#      and the bare responder alternately (BENCH_CONNS keep-alive
+#      connections), after a short warm-up of each;
+#   3. a table of requests/s, p50 and p99 per target, and the ratio
+#      batond/bare of the best round of each.
+# Everything runs on 127.0.0.1, stops by itself and is removed on exit.
+# Figures only: nothing here fails because something is slow.
+#
+# Binaries: $BATOND $LOADGEN $BARE_RESPONDER (ctest passes them), else a
+# Release build in $BATON_BENCH_BUILD_DIR (default build-bench) is made.
+# Knobs: BENCH_ROUNDS=3 BENCH_SECONDS=5 BENCH_CONNS=64 BENCH_RSS_EVENTS=100000
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+ROUNDS=${BENCH_ROUNDS:-3}
+SECS=${BENCH_SECONDS:-5}
+CONNS=${BENCH_CONNS:-64}
+RSS_EVENTS=${BENCH_RSS_EVENTS:-100000}
+REDIS_SERVER=${REDIS_SERVER:-redis-server}
+SECRET=bench-secret-$$
+
+if [ -z "${BATOND:-}" ] || [ -z "${LOADGEN:-}" ] ||
+    [ -z "${BARE_RESPONDER:-}" ]; then
+	B=${BATON_BENCH_BUILD_DIR:-$ROOT/build-bench}
+	echo "== building $B (Release)"
+	cmake -S "$ROOT" -B "$B" -DCMAKE_BUILD_TYPE=Release >/dev/null
+	cmake --build "$B" --target batond loadgen bare_responder \
+	    -j"$(nproc)" >/dev/null
+	BATOND=$B/daemon/batond
+	LOADGEN=$B/tests/bench/loadgen
+	BARE_RESPONDER=$B/tests/bench/bare_responder
+fi
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/baton-bench.XXXXXX")
+PIDS=()
+
+cleanup()
+{
+	local rc=$? pid
+	trap - EXIT
+	# A second Ctrl-C must not cut the cleanup short.
+	trap "" INT TERM
+	for pid in "${PIDS[@]}"; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in "${PIDS[@]}"; do
+		for _ in $(seq 50); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	rm -rf "$TMP"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+die()
+{
+	echo "bench: $*" >&2
+	[ -s "$TMP/batond.log" ] && tail -n 20 "$TMP/batond.log" >&2
+	exit 1
+}
+
+free_port()
+{
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_http PORT: until GET /healthz answers at all (bounded, 10 s).
+wait_http()
+{
+	python3 - "$1" <<'EOF'
+import http.client, sys, time
+deadline = time.monotonic() + 10
+while time.monotonic() < deadline:
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]),
+                                       timeout=1)
+        c.request("GET", "/healthz")
+        if c.getresponse().status == 200:
+            sys.exit(0)
+    except OSError:
+        pass
+    time.sleep(0.1)
+sys.exit(1)
+EOF
+}
+
+rss_kib()
+{
+	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
+}
+
+# run NAME PORT SECONDS COUNT: one loadgen run; prints its human line and
+# appends "NAME rps p50 p99" to $TMP/results.
+run()
+{
+	local name=$1 port=$2 secs=$3 count=$4 out
+	out=$("$LOADGEN" -p "$port" -c "$CONNS" -d "$secs" -n "$count" \
+	    -s "$SECRET" -r "$name-$RANDOM$RANDOM") ||
+	    die "loadgen against $name failed: $out"
+	printf '  %-6s %s\n' "$name" "$(head -n 1 <<<"$out" |
+	    sed 's/^loadgen: //')"
+	grep -v '^RESULT\|^loadgen: 127' <<<"$out" | sed 's/^/         /' || true
+	sed -n 's/^RESULT .*rps=\([0-9.]*\) p50_ms=\([0-9.]*\) p99_ms=\([0-9.]*\).*/\1 \2 \3/p' \
+	    <<<"$out" | sed "s/^/$name /" >>"$TMP/results"
+}
+
+echo "== redis-server (unix socket), batond, bare_responder"
+"$REDIS_SERVER" --port 0 --unixsocket "$TMP/redis.sock" \
+    --unixsocketperm 700 --dir "$TMP" --save "" --appendonly no \
+    --daemonize no --logfile "$TMP/redis.log" </dev/null &
+PIDS+=($!)
+for _ in $(seq 100); do
+	[ -S "$TMP/redis.sock" ] && break
+	sleep 0.1
+done
+[ -S "$TMP/redis.sock" ] || die "redis-server did not start"
+
+BPORT=$(free_port)
+umask 077
+cat >"$TMP/batond.conf" <<EOF
+[daemon]
+listen = 127.0.0.1:$BPORT
+log_level = warning
+max_body = 64KiB
+
+[redis]
+url = unix://$TMP/redis.sock
+prefix = baton
+
+[connector bench]
+type = webhook
+role = marketing
+secret = $SECRET
+event = lead.activity
+map.email = contact.email
+map.activity = kind
+map.url = page.url
+map.id = id
+map.at = ts
+EOF
+"$BATOND" -c "$TMP/batond.conf" </dev/null 2>"$TMP/batond.log" &
+BATOND_PID=$!
+PIDS+=("$BATOND_PID")
+wait_http "$BPORT" || die "batond did not come up on $BPORT"
+
+"$BARE_RESPONDER" -p 0 >"$TMP/bare.out" </dev/null &
+PIDS+=($!)
+for _ in $(seq 50); do
+	[ -s "$TMP/bare.out" ] && break
+	sleep 0.1
+done
+RPORT=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$TMP/bare.out")
+[ -n "$RPORT" ] || die "bare_responder did not start"
+echo "  batond 127.0.0.1:$BPORT (pid $BATOND_PID), bare 127.0.0.1:$RPORT"
+
+echo
+echo "== batond's memory around a $RSS_EVENTS-event run"
+RSS0=$(rss_kib "$BATOND_PID")
+run rss "$BPORT" 120 "$RSS_EVENTS"
+sleep 1
+RSS1=$(rss_kib "$BATOND_PID")
+echo "  idle VmRSS: before ${RSS0} KiB, after ${RSS1} KiB"
+: >"$TMP/results"
+
+echo
+echo "== $ROUNDS rounds of ${SECS}s, $CONNS connections (after a 1 s warm-up)"
+run warm "$BPORT" 1 100000 >/dev/null
+run warm "$RPORT" 1 100000 >/dev/null
+: >"$TMP/results"
+for r in $(seq "$ROUNDS"); do
+	echo "  round $r"
+	run batond "$BPORT" "$SECS" 300000
+	run bare "$RPORT" "$SECS" 300000
+done
+
+echo
+echo "== summary (best round of each)"
+awk -v rss0="$RSS0" -v rss1="$RSS1" '
+$2 > best[$1] { best[$1] = $2; p50[$1] = $3; p99[$1] = $4 }
+END {
+	printf "  %-8s %12s %10s %10s\n", "target", "requests/s", "p50 ms", "p99 ms"
+	split("batond bare", order, " ")
+	for (i = 1; i <= 2; i++) {
+		t = order[i]
+		printf "  %-8s %12.0f %10.3f %10.3f\n", t, best[t], p50[t], p99[t]
+	}
+	if (best["bare"] > 0)
+		printf "  ratio batond/bare: %.2f\n", best["batond"] / best["bare"]
+	printf "  batond idle VmRSS: %d KiB before, %d KiB after\n", rss0, rss1
+}' "$TMP/results"
+echo "  baton:events holds $(redis-cli -s "$TMP/redis.sock" XLEN baton:events)" \
+    "entries (every 2xx from batond, warm-up included)"
+kill -0 "$BATOND_PID" 2>/dev/null || die "batond died during the run"
