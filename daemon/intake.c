@@ -475,8 +475,8 @@ intake_parsed(struct webhook_call *call, int rc)
 		}
 	}
 	runtime_events_target(rt, &t);
-	if (stream_append(rt->redis, &t, call->events, call->nevents,
-	    intake_written, call) == -1) {
+	if (stream_batcher_append(rt->batcher, rt->redis, &t, call->events,
+	    call->nevents, intake_written, call) == -1) {
 		intake_refuse(call, 503, "Redis is unreachable; retry later");
 		return;
 	}

@@ -145,6 +145,7 @@ on_drain_timeout(evutil_socket_t fd, short what, void *arg)
 	log_warnx("shutdown: %zu request(s) still waiting on Redis after "
 	    "shutdown_timeout; answering 503", rt->inflight);
 	/* Every pending append now completes with a failure (503). */
+	stream_batcher_flush(rt->batcher);
 	redis_free(rt->redis);
 	rt->redis = NULL;
 	event_base_loopexit(rt->base, NULL);
@@ -173,6 +174,8 @@ runtime_init(struct runtime *rt, const char *conf_path)
 	}
 	rt->conf = conf;
 	log_set_level(conf->daemon.log_level);
+	if ((rt->batcher = stream_batcher_new(rt->base, 0)) == NULL)
+		goto fail;
 	rt->redis_fingerprint = redis_fingerprint(&conf->redis);
 	if ((rt->redis = redis_open(rt, &conf->redis)) == NULL)
 		goto fail;
@@ -217,6 +220,8 @@ runtime_free(struct runtime *rt)
 	    &rt->ev_drain, &rt->ev_beat };
 
 	/* Pending appends answer 503 before the listener goes away. */
+	stream_batcher_free(rt->batcher);
+	rt->batcher = NULL;
 	redis_free(rt->redis);
 	rt->redis = NULL;
 	http_server_free(rt->http);
@@ -287,6 +292,7 @@ runtime_reload(struct runtime *rt)
 		    next->daemon.request_timeout_ms);
 	if (redis != NULL) {
 		/* Appends still waiting on the old connection answer 503. */
+		stream_batcher_flush(rt->batcher);
 		redis_free(rt->redis);
 		rt->redis = redis;
 	}

@@ -23,6 +23,7 @@ struct runtime {
 	char *conf_path;                /* re-read on SIGHUP */
 	struct config *conf;            /* current; one reference */
 	struct redis *redis;            /* intake writes */
+	struct stream_batcher *batcher; /* group commit of intake appends */
 	char *redis_fingerprint;        /* what redis was built from */
 	struct http_server *http;
 	struct event *ev_term, *ev_int, *ev_hup;

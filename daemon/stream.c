@@ -1,12 +1,13 @@
 /*
  * stream.c - appending canonical events to a Redis stream exactly once
- * (see stream.h).
+ * (see stream.h), one append at a time or grouped per loop iteration.
  *
- * One batch is one call of the Lua script below, sent as EVALSHA with the
- * script's SHA-1 computed here; when Redis answers NOSCRIPT (a restart, a
- * SCRIPT FLUSH) the same arguments are sent once more as EVAL, which also
- * loads the script for the next EVALSHA.  The arguments are kept until the
- * final reply for that reason.
+ * One script call carries one or more appends ("parts"), sent as EVALSHA
+ * with the script's SHA-1 computed here; when Redis answers NOSCRIPT (a
+ * restart, a SCRIPT FLUSH) the same arguments are sent once more as EVAL,
+ * which also loads the script for the next EVALSHA.  The arguments are
+ * kept until the final reply for that reason, and borrow the events'
+ * strings, which their owners keep until the callback.
  *
  * Calling convention of the script:
  *   KEYS[1]       the stream (PREFIX:events)
@@ -15,19 +16,25 @@
  *   ARGV[2]       the marks' TTL in milliseconds
  *   ARGV[3]       the schema version written in field v
  *   ARGV[4..]     six per event: type lead source id at data
- * It returns {written, duplicates}.  The marks are declared as keys so
- * that the script touches only keys it was given.  XADD runs before SET,
- * so an XADD that fails leaves no mark behind and a redelivery writes
- * the event; a script aborted half-way keeps the events (and marks) it
- * wrote, which a redelivery then counts as duplicates.
+ * It returns one integer per event: 1 written, 0 already there.  The
+ * marks are declared as keys so that the script touches only keys it was
+ * given.  Per event it costs two commands: SET NX claims the mark (a
+ * redelivery stops there), then XADD writes the entry; an XADD that fails
+ * (out of memory, say) removes the mark again before the script returns
+ * the error, so no mark ever stands for an event that is not written.
+ * Events written before such an error stay, with their marks, and a
+ * redelivery counts them as duplicates.  The same event twice in one call
+ * is written once.
  */
 #include "stream.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
 #include <hiredis/hiredis.h>
 #include <openssl/evp.h>
 
@@ -36,40 +43,66 @@
 #include "redis.h"
 
 #define STREAM_DEFAULT_DEDUPE_TTL_MS    (7LL * 24 * 3600 * 1000)
+#define STREAM_BATCH_DEFAULT_EVENTS     512
 
 static const char stream_script[] =
     "local maxlen = tonumber(ARGV[1])\n"
-    "local written, dups = 0, 0\n"
+    "local out = {}\n"
     "for i = 2, #KEYS do\n"
-    "  if redis.call('EXISTS', KEYS[i]) == 1 then\n"
-    "    dups = dups + 1\n"
+    "  if not redis.call('SET', KEYS[i], '1', 'NX', 'PX', ARGV[2]) then\n"
+    "    out[i - 1] = 0\n"
     "  else\n"
     "    local a = 4 + (i - 2) * 6\n"
-    "    local f = {'v', ARGV[3], 'type', ARGV[a], 'lead', ARGV[a + 1],\n"
-    "      'source', ARGV[a + 2], 'id', ARGV[a + 3], 'at', ARGV[a + 4],\n"
-    "      'data', ARGV[a + 5]}\n"
-    "    local id\n"
+    "    local r\n"
     "    if maxlen > 0 then\n"
-    "      id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',\n"
-    "        unpack(f))\n"
+    "      r = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',\n"
+    "        'v', ARGV[3], 'type', ARGV[a], 'lead', ARGV[a + 1],\n"
+    "        'source', ARGV[a + 2], 'id', ARGV[a + 3], 'at', ARGV[a + 4],\n"
+    "        'data', ARGV[a + 5])\n"
     "    else\n"
-    "      id = redis.call('XADD', KEYS[1], '*', unpack(f))\n"
+    "      r = redis.pcall('XADD', KEYS[1], '*',\n"
+    "        'v', ARGV[3], 'type', ARGV[a], 'lead', ARGV[a + 1],\n"
+    "        'source', ARGV[a + 2], 'id', ARGV[a + 3], 'at', ARGV[a + 4],\n"
+    "        'data', ARGV[a + 5])\n"
     "    end\n"
-    "    redis.call('SET', KEYS[i], id, 'PX', ARGV[2])\n"
-    "    written = written + 1\n"
+    "    if type(r) == 'table' and r.err then\n"
+    "      redis.call('DEL', KEYS[i])\n"
+    "      return redis.error_reply(r.err)\n"
+    "    end\n"
+    "    out[i - 1] = 1\n"
     "  end\n"
     "end\n"
-    "return {written, dups}\n";
+    "return out\n";
 
-/* One append in flight: the arguments survive until the final reply. */
-struct append_req {
-	struct redis *r;
+/* One caller's append inside a script call. */
+struct append_part {
+	struct baton_event *const *evs;
+	size_t n;
 	stream_append_cb cb;
 	void *arg;
+};
+
+/* One script call in flight: the arguments survive until the final reply. */
+struct append_req {
+	struct redis *r;
+	struct append_part *parts;      /* owned array */
+	size_t nparts;
+	size_t nevents;
 	int argc;
-	const char **argv;      /* [0], [1] static; the rest owned */
+	const char **argv;
 	size_t *argvlen;
-	bool eval_sent;         /* the NOSCRIPT fallback was used */
+	bool *owned;                    /* argv[i] is ours to free */
+	bool eval_sent;                 /* the NOSCRIPT fallback was used */
+};
+
+struct stream_batcher {
+	struct event *ev_flush;
+	size_t max_events;
+	struct redis *r;                /* of the queued parts */
+	struct stream_target t;         /* of the queued parts */
+	char *prefix, *stream;          /* t's strings, owned */
+	struct append_part *parts;
+	size_t nparts, cap, nevents;
 };
 
 /* The script's SHA-1 in hex, computed on first use. */
@@ -90,17 +123,30 @@ script_sha(void)
 	return hex;
 }
 
+/* ---- One script call ----------------------------------------------------- */
+
 static void
 append_req_free(struct append_req *q)
 {
 	if (q == NULL)
 		return;
-	if (q->argv != NULL)
-		for (int i = 2; i < q->argc; i++)
-			free((char *)q->argv[i]);
+	if (q->argv != NULL && q->owned != NULL)
+		for (int i = 0; i < q->argc; i++)
+			if (q->owned[i])
+				free((char *)q->argv[i]);
 	free(q->argv);
 	free(q->argvlen);
+	free(q->owned);
+	free(q->parts);
 	free(q);
+}
+
+/* Runs every part's callback with a failure. */
+static void
+parts_fail(struct append_part *parts, size_t nparts)
+{
+	for (size_t i = 0; i < nparts; i++)
+		parts[i].cb(-1, 0, 0, parts[i].arg);
 }
 
 static void
@@ -108,13 +154,12 @@ append_reply(struct redisReply *reply, void *arg)
 {
 	struct append_req *q = arg;
 	const char *key = q->argv[3];
+	size_t i, k, off;
 
 	if (reply == NULL) {
 		/* redis.c logged the timeout or the lost connection. */
 		log_debug("stream: append to %s: no reply", key);
-		q->cb(-1, 0, 0, q->arg);
-		append_req_free(q);
-		return;
+		goto fail;
 	}
 	if (reply->type == REDIS_REPLY_ERROR && !q->eval_sent &&
 	    strncmp(reply->str, "NOSCRIPT", 8) == 0) {
@@ -129,35 +174,51 @@ append_reply(struct redisReply *reply, void *arg)
 			return;
 		log_warnx("stream: append to %s failed: Redis went away "
 		    "before the script could be loaded", key);
-		q->cb(-1, 0, 0, q->arg);
-		append_req_free(q);
-		return;
+		goto fail;
 	}
 	if (reply->type == REDIS_REPLY_ERROR) {
 		log_warnx("stream: append to %s failed: %s", key, reply->str);
-		q->cb(-1, 0, 0, q->arg);
-	} else if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
-	    reply->element[0]->type != REDIS_REPLY_INTEGER ||
-	    reply->element[1]->type != REDIS_REPLY_INTEGER ||
-	    reply->element[0]->integer < 0 ||
-	    reply->element[1]->integer < 0) {
+		goto fail;
+	}
+	if (reply->type != REDIS_REPLY_ARRAY || reply->elements != q->nevents) {
 		log_warnx("stream: append to %s: unexpected reply from the "
-		    "script (type %d)", key, reply->type);
-		q->cb(-1, 0, 0, q->arg);
-	} else
-		q->cb(0, (size_t)reply->element[0]->integer,
-		    (size_t)reply->element[1]->integer, q->arg);
+		    "script (type %d, %zu elements for %zu events)", key,
+		    reply->type, reply->type == REDIS_REPLY_ARRAY ?
+		    reply->elements : 0, q->nevents);
+		goto fail;
+	}
+	for (i = 0; i < q->nevents; i++)
+		if (reply->element[i]->type != REDIS_REPLY_INTEGER) {
+			log_warnx("stream: append to %s: element %zu of the "
+			    "script's reply is not an integer", key, i);
+			goto fail;
+		}
+	for (k = 0, off = 0; k < q->nparts; k++) {
+		size_t written = 0;
+
+		for (i = 0; i < q->parts[k].n; i++)
+			written += reply->element[off + i]->integer == 1;
+		off += q->parts[k].n;
+		q->parts[k].cb(0, written, q->parts[k].n - written,
+		    q->parts[k].arg);
+	}
+	append_req_free(q);
+	return;
+fail:
+	parts_fail(q->parts, q->nparts);
 	append_req_free(q);
 }
 
-/* Stores an owned argument; s is taken (NULL is a failure). */
+/* Appends an argument; owned ones are freed with the request.  A NULL
+ * string is an allocation failure. */
 static int
-put_arg(struct append_req *q, char *s)
+put_arg(struct append_req *q, const char *s, bool owned)
 {
 	if (s == NULL)
 		return -1;
 	q->argv[q->argc] = s;
 	q->argvlen[q->argc] = strlen(s);
+	q->owned[q->argc] = owned;
 	q->argc++;
 	return 0;
 }
@@ -172,94 +233,252 @@ fmt_ll(long long v)
 	return s;
 }
 
-/*
- * Serializes evs[0..n) into one EVALSHA and sends it.  Returns 0 when
- * sent (cb runs exactly once), or -1 (cb not called) when an event lacks
- * a required field, when out of memory, or when Redis is not up.
- */
-int
-stream_append(struct redis *r, const struct stream_target *t,
-    struct baton_event *const *evs, size_t n, stream_append_cb cb,
-    void *arg)
+/* Every event has what the stream entry needs.  0 or -1 (logged). */
+static int
+events_complete(struct baton_event *const *evs, size_t n)
 {
-	struct append_req *q;
-	const char *sha;
-	size_t i, cap;
-	int64_t ttl;
-
-	if (n == 0 || evs == NULL || cb == NULL || !redis_is_up(r))
+	if (n == 0 || evs == NULL)
 		return -1;
-	for (i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		const struct baton_event *ev = evs[i];
 
 		if (ev == NULL || ev->type == NULL || ev->lead == NULL ||
 		    ev->source == NULL || ev->id == NULL) {
 			log_warnx("stream: event %zu of %zu lacks type, lead, "
-			    "source or id; batch refused", i + 1, n);
+			    "source or id; append refused", i + 1, n);
 			return -1;
 		}
 	}
+	return 0;
+}
+
+/*
+ * Builds one EVALSHA for parts[0..nparts) and sends it.  Returns 0 when
+ * sent (the request took the parts array; every part's cb runs exactly
+ * once, later), or -1 when out of memory or when Redis is not up: no cb
+ * was called and the array is still the caller's.
+ */
+static int
+append_send(struct redis *r, const struct stream_target *t,
+    struct append_part *parts, size_t nparts)
+{
+	struct append_req *q;
+	const char *sha;
+	size_t i, k, n = 0, cap;
+	int64_t ttl;
+
+	for (k = 0; k < nparts; k++)
+		n += parts[k].n;
 	if ((sha = script_sha()) == NULL) {
 		log_warnx("stream: cannot compute the script's SHA-1");
 		return -1;
 	}
 	/* EVALSHA sha numkeys, 1 + n keys, 3 + 6n arguments. */
-	if (n > (size_t)(INT32_MAX - 8) / 7)
-		return -1;
-	cap = 3 + 1 + n + 3 + 6 * n;
-	if ((q = calloc(1, sizeof(*q))) == NULL)
+	if (n == 0 || n > (size_t)(INT32_MAX - 8) / 7 ||
+	    (q = calloc(1, sizeof(*q))) == NULL)
 		return -1;
 	q->r = r;
-	q->cb = cb;
-	q->arg = arg;
+	q->parts = parts;
+	q->nparts = nparts;
+	q->nevents = n;
+	cap = 3 + 1 + n + 3 + 6 * n;
 	q->argv = calloc(cap, sizeof(*q->argv));
 	q->argvlen = calloc(cap, sizeof(*q->argvlen));
-	if (q->argv == NULL || q->argvlen == NULL)
+	q->owned = calloc(cap, sizeof(*q->owned));
+	if (q->argv == NULL || q->argvlen == NULL || q->owned == NULL)
 		goto fail;
-	q->argv[0] = "EVALSHA";
-	q->argvlen[0] = 7;
-	q->argv[1] = sha;
-	q->argvlen[1] = strlen(sha);
-	q->argc = 2;
-	if (put_arg(q, fmt_ll((long long)(n + 1))) == -1 ||
-	    put_arg(q, stream_key(t->prefix, t->stream)) == -1)
-		goto fail;
-	for (i = 0; i < n; i++)
-		if (put_arg(q, stream_dedupe_key(t->prefix, evs[i]->source,
-		    evs[i]->id)) == -1)
-			goto fail;
 	ttl = t->dedupe_ttl_ms > 0 ? t->dedupe_ttl_ms :
 	    STREAM_DEFAULT_DEDUPE_TTL_MS;
-	if (put_arg(q, fmt_ll(t->maxlen > 0 ? t->maxlen : 0)) == -1 ||
-	    put_arg(q, fmt_ll((long long)ttl)) == -1 ||
-	    put_arg(q, strdup(EVENT_SCHEMA_VERSION)) == -1)
+	if (put_arg(q, "EVALSHA", false) == -1 ||
+	    put_arg(q, sha, false) == -1 ||
+	    put_arg(q, fmt_ll((long long)(n + 1)), true) == -1 ||
+	    put_arg(q, stream_key(t->prefix, t->stream), true) == -1)
 		goto fail;
-	for (i = 0; i < n; i++) {
-		const struct baton_event *ev = evs[i];
-		char *data;
+	for (k = 0; k < nparts; k++)
+		for (i = 0; i < parts[k].n; i++)
+			if (put_arg(q, stream_dedupe_key(t->prefix,
+			    parts[k].evs[i]->source, parts[k].evs[i]->id),
+			    true) == -1)
+				goto fail;
+	if (put_arg(q, fmt_ll(t->maxlen > 0 ? t->maxlen : 0), true) == -1 ||
+	    put_arg(q, fmt_ll((long long)ttl), true) == -1 ||
+	    put_arg(q, EVENT_SCHEMA_VERSION, false) == -1)
+		goto fail;
+	for (k = 0; k < nparts; k++) {
+		for (i = 0; i < parts[k].n; i++) {
+			const struct baton_event *ev = parts[k].evs[i];
+			char *data;
 
-		if (put_arg(q, strdup(ev->type)) == -1 ||
-		    put_arg(q, strdup(ev->lead)) == -1 ||
-		    put_arg(q, strdup(ev->source)) == -1 ||
-		    put_arg(q, strdup(ev->id)) == -1 ||
-		    put_arg(q, fmt_ll((long long)ev->at_ms)) == -1)
-			goto fail;
-		if ((data = baton_event_data_json(ev)) == NULL) {
-			log_warnx("stream: cannot serialize the data of event "
-			    "%s:%s", ev->source, ev->id);
-			goto fail;
+			if (put_arg(q, ev->type, false) == -1 ||
+			    put_arg(q, ev->lead, false) == -1 ||
+			    put_arg(q, ev->source, false) == -1 ||
+			    put_arg(q, ev->id, false) == -1 ||
+			    put_arg(q, fmt_ll((long long)ev->at_ms), true) == -1)
+				goto fail;
+			if ((data = baton_event_data_json(ev)) == NULL) {
+				log_warnx("stream: cannot serialize the data of "
+				    "event %s:%s", ev->source, ev->id);
+				goto fail;
+			}
+			if (put_arg(q, data, true) == -1)
+				goto fail;
 		}
-		if (put_arg(q, data) == -1)
-			goto fail;
 	}
 	if (redis_command_argv(r, 0, append_reply, q, q->argc, q->argv,
 	    q->argvlen) == -1)
 		goto fail;
 	return 0;
 fail:
+	q->parts = NULL;        /* still the caller's */
 	append_req_free(q);
 	return -1;
 }
+
+int
+stream_append(struct redis *r, const struct stream_target *t,
+    struct baton_event *const *evs, size_t n, stream_append_cb cb,
+    void *arg)
+{
+	struct append_part *part;
+
+	if (cb == NULL || !redis_is_up(r) || events_complete(evs, n) == -1)
+		return -1;
+	if ((part = malloc(sizeof(*part))) == NULL)
+		return -1;
+	*part = (struct append_part){ .evs = evs, .n = n, .cb = cb,
+	    .arg = arg };
+	if (append_send(r, t, part, 1) == -1) {
+		free(part);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- Group commit ---------------------------------------------------------- */
+
+void
+stream_batcher_flush(struct stream_batcher *b)
+{
+	struct append_part *parts = b->parts;
+	size_t nparts = b->nparts;
+
+	if (nparts == 0)
+		return;
+	b->parts = NULL;
+	b->nparts = b->cap = b->nevents = 0;
+	event_del(b->ev_flush);
+	if (!redis_is_up(b->r) || append_send(b->r, &b->t, parts, nparts) ==
+	    -1) {
+		/* These appends were promised a callback: they fail now. */
+		parts_fail(parts, nparts);
+		free(parts);
+	}
+}
+
+static void
+batcher_on_flush(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	stream_batcher_flush(arg);
+}
+
+struct stream_batcher *
+stream_batcher_new(struct event_base *base, size_t max_events)
+{
+	struct stream_batcher *b;
+
+	if ((b = calloc(1, sizeof(*b))) == NULL)
+		return NULL;
+	b->max_events = max_events ? max_events : STREAM_BATCH_DEFAULT_EVENTS;
+	if ((b->ev_flush = event_new(base, -1, 0, batcher_on_flush, b)) ==
+	    NULL) {
+		free(b);
+		return NULL;
+	}
+	return b;
+}
+
+/* The queue was built for this connection and target. */
+static bool
+batcher_matches(const struct stream_batcher *b, const struct redis *r,
+    const struct stream_target *t)
+{
+	return b->r == r && strcmp(b->prefix, t->prefix) == 0 &&
+	    strcmp(b->stream, t->stream) == 0 && b->t.maxlen == t->maxlen &&
+	    b->t.dedupe_ttl_ms == t->dedupe_ttl_ms;
+}
+
+/* Makes the queue's target a copy of t.  0 or -1. */
+static int
+batcher_set_target(struct stream_batcher *b, struct redis *r,
+    const struct stream_target *t)
+{
+	char *prefix = strdup(t->prefix), *stream = strdup(t->stream);
+
+	if (prefix == NULL || stream == NULL) {
+		free(prefix);
+		free(stream);
+		return -1;
+	}
+	free(b->prefix);
+	free(b->stream);
+	b->r = r;
+	b->prefix = prefix;
+	b->stream = stream;
+	b->t = *t;
+	b->t.prefix = prefix;
+	b->t.stream = stream;
+	return 0;
+}
+
+int
+stream_batcher_append(struct stream_batcher *b, struct redis *r,
+    const struct stream_target *t, struct baton_event *const *evs, size_t n,
+    stream_append_cb cb, void *arg)
+{
+	if (cb == NULL || !redis_is_up(r) || events_complete(evs, n) == -1)
+		return -1;
+	/* Earlier appends go first when this one cannot join them. */
+	if (b->nparts > 0 && (!batcher_matches(b, r, t) ||
+	    b->nevents + n > b->max_events))
+		stream_batcher_flush(b);
+	if (b->nparts == 0 && (b->prefix == NULL ||
+	    !batcher_matches(b, r, t)) && batcher_set_target(b, r, t) == -1)
+		return -1;
+	if (b->nparts == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 16;
+		struct append_part *p = realloc(b->parts, cap * sizeof(*p));
+
+		if (p == NULL)
+			return -1;
+		b->parts = p;
+		b->cap = cap;
+	}
+	b->parts[b->nparts++] = (struct append_part){ .evs = evs, .n = n,
+	    .cb = cb, .arg = arg };
+	b->nevents += n;
+	/* Runs once the loop has handled the sockets ready now. */
+	if (b->nparts == 1)
+		event_active(b->ev_flush, EV_TIMEOUT, 0);
+	return 0;
+}
+
+void
+stream_batcher_free(struct stream_batcher *b)
+{
+	if (b == NULL)
+		return;
+	parts_fail(b->parts, b->nparts);
+	free(b->parts);
+	free(b->prefix);
+	free(b->stream);
+	if (b->ev_flush != NULL)
+		event_free(b->ev_flush);
+	free(b);
+}
+
+/* ---- Keys ------------------------------------------------------------------ */
 
 /* "PREFIX:stream", malloc'd; NULL when out of memory. */
 char *

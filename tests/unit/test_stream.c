@@ -2,8 +2,8 @@
  * test_stream.c - daemon/stream.c against a real redis-server: a batch is
  * written with its exact flat fields, a redelivery is counted as
  * duplicates and not written twice, MAXLEN ~ trims, the dedupe mark has
- * its TTL, the EVAL fallback after SCRIPT FLUSH, and an append while
- * Redis is down.
+ * its TTL, the EVAL fallback after SCRIPT FLUSH, an append while Redis
+ * is down, and the group commit of appends made in one loop iteration.
  *
  * Each test starts its own redis-server on a unix socket in a fresh
  * directory (found on PATH or in $REDIS_SERVER); nothing is mocked.
@@ -325,13 +325,14 @@ test_append_fields(void **state)
 	assert_string_equal(e->element[9]->str, "e2");
 	assert_string_equal(e->element[11]->str, "1700000000456");
 
-	/* The mark holds the entry id. */
+	/* Each event has its mark. */
 	{
-		redisReply *mark = sync_cmd(f, "GET bt:seen:website:e1");
+		redisReply *mark = sync_cmd(f, "EXISTS bt:seen:website:e1 "
+		    "bt:seen:website:e2");
 
 		assert_non_null(mark);
-		assert_int_equal(mark->type, REDIS_REPLY_STRING);
-		assert_string_equal(mark->str, reply->element[0]->element[0]->str);
+		assert_int_equal(mark->type, REDIS_REPLY_INTEGER);
+		assert_int_equal(mark->integer, 2);
 		freeReplyObject(mark);
 	}
 	freeReplyObject(reply);
@@ -521,6 +522,89 @@ test_redis_down(void **state)
 	baton_event_free(ev);
 }
 
+/* Appends queued in one loop iteration go out as one script call, each
+ * with its own counts; a second batcher append of a known event is a
+ * duplicate of the first even inside the same call. */
+static void
+test_batcher_groups(void **state)
+{
+	struct fixture *f = *state;
+	struct stream_batcher *b = stream_batcher_new(f->base, 0);
+	struct baton_event *a[2] = { mkevent("website", "g1", "a@b.co", 1),
+	    mkevent("website", "g2", "b@b.co", 2) };
+	struct baton_event *c[1] = { mkevent("website", "g3", "c@b.co", 3) };
+	struct baton_event *again[1] = { mkevent("website", "g1", "a@b.co",
+	    1) };
+	struct outcome oa = { 0 }, oc = { 0 }, og = { 0 };
+	long long before;
+	int calls = 0;
+
+	assert_non_null(b);
+	/* Load the script so that the count below is one EVALSHA. */
+	(void)append(f, &target, c, 1);
+	before = cmdstat_calls(f, "evalsha");
+	assert_int_equal(stream_batcher_append(b, f->r, &target, a, 2,
+	    append_cb, &oa), 0);
+	assert_int_equal(stream_batcher_append(b, f->r, &target, c, 1,
+	    append_cb, &oc), 0);
+	assert_int_equal(stream_batcher_append(b, f->r, &target, again, 1,
+	    append_cb, &og), 0);
+	assert_true(run_until(f->base, &og.calls, 1, 3000));
+	calls = oa.calls + oc.calls + og.calls;
+	assert_int_equal(calls, 3);
+	assert_int_equal(cmdstat_calls(f, "evalsha") - before, 1);
+	assert_int_equal(oa.rc, 0);
+	assert_int_equal(oa.written, 2);
+	assert_int_equal(oa.duplicates, 0);
+	assert_int_equal(oc.rc, 0);
+	assert_int_equal(oc.written, 0);        /* appended above already */
+	assert_int_equal(oc.duplicates, 1);
+	assert_int_equal(og.rc, 0);
+	assert_int_equal(og.written, 0);
+	assert_int_equal(og.duplicates, 1);
+	stream_batcher_free(b);
+	baton_event_free(a[0]);
+	baton_event_free(a[1]);
+	baton_event_free(c[0]);
+	baton_event_free(again[0]);
+}
+
+/* A batch past max_events sends what was queued first; freeing the
+ * batcher fails what is still queued, each callback once. */
+static void
+test_batcher_limits(void **state)
+{
+	struct fixture *f = *state;
+	struct stream_batcher *b = stream_batcher_new(f->base, 2);
+	struct baton_event *a[2] = { mkevent("website", "l1", "a@b.co", 1),
+	    mkevent("website", "l2", "b@b.co", 2) };
+	struct baton_event *c[1] = { mkevent("website", "l3", "c@b.co", 3) };
+	struct outcome oa = { 0 }, oc = { 0 };
+
+	assert_non_null(b);
+	assert_int_equal(stream_batcher_append(b, f->r, &target, a, 2,
+	    append_cb, &oa), 0);
+	/* Over the limit: a goes out now, c waits in the queue. */
+	assert_int_equal(stream_batcher_append(b, f->r, &target, c, 1,
+	    append_cb, &oc), 0);
+	assert_true(run_until(f->base, &oa.calls, 1, 3000));
+	assert_int_equal(oa.rc, 0);
+	assert_int_equal(oa.written, 2);
+	/* c was flushed by the loop as well; queue one more and free. */
+	assert_true(run_until(f->base, &oc.calls, 1, 3000));
+	assert_int_equal(oc.rc, 0);
+	oc = (struct outcome){ 0 };
+	c[0]->id[1] = '4';
+	assert_int_equal(stream_batcher_append(b, f->r, &target, c, 1,
+	    append_cb, &oc), 0);
+	stream_batcher_free(b);
+	assert_int_equal(oc.calls, 1);
+	assert_int_equal(oc.rc, -1);
+	baton_event_free(a[0]);
+	baton_event_free(a[1]);
+	baton_event_free(c[0]);
+}
+
 int
 main(void)
 {
@@ -539,6 +623,10 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_redis_down, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_batcher_groups, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_batcher_limits, setup,
 		    teardown),
 	};
 	int rc;
