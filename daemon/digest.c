@@ -39,6 +39,64 @@ digest_sha256(const void *data, size_t len,
 	return 0;
 }
 
+struct digest_hmac {
+	EVP_MAC_CTX *keyed;             /* initialized with the key; dup'd */
+};
+
+struct digest_hmac *
+digest_hmac_new(const void *key, size_t keylen)
+{
+	static const unsigned char empty[1];
+	char digest_name[] = "SHA256";
+	OSSL_PARAM params[2];
+	struct digest_hmac *h;
+
+	if (hmac_impl == NULL &&
+	    (hmac_impl = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL)
+		return NULL;
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		return NULL;
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+	    digest_name, 0);
+	params[1] = OSSL_PARAM_construct_end();
+	if ((h->keyed = EVP_MAC_CTX_new(hmac_impl)) == NULL ||
+	    EVP_MAC_init(h->keyed, key != NULL ? key : empty, keylen,
+	    params) != 1) {
+		digest_hmac_free(h);
+		return NULL;
+	}
+	return h;
+}
+
+int
+digest_hmac_compute(const struct digest_hmac *h, const void *data,
+    size_t len, unsigned char out[DIGEST_SHA256_LEN])
+{
+	static const unsigned char empty[1];
+	EVP_MAC_CTX *ctx;
+	size_t outlen = 0;
+	int rc = -1;
+
+	/* A copy of the keyed state: the key is not processed again. */
+	if ((ctx = EVP_MAC_CTX_dup(h->keyed)) == NULL)
+		return -1;
+	if (EVP_MAC_update(ctx, data != NULL ? data : empty, len) == 1 &&
+	    EVP_MAC_final(ctx, out, &outlen, DIGEST_SHA256_LEN) == 1 &&
+	    outlen == DIGEST_SHA256_LEN)
+		rc = 0;
+	EVP_MAC_CTX_free(ctx);
+	return rc;
+}
+
+void
+digest_hmac_free(struct digest_hmac *h)
+{
+	if (h == NULL)
+		return;
+	EVP_MAC_CTX_free(h->keyed);
+	free(h);
+}
+
 /*
  * HMAC-SHA256 of data under key into out.  An empty key (keylen 0) is
  * valid.  Returns 0, or -1 when libcrypto fails.
@@ -47,31 +105,13 @@ int
 digest_hmac_sha256(const void *key, size_t keylen, const void *data,
     size_t len, unsigned char out[DIGEST_SHA256_LEN])
 {
-	static const unsigned char empty[1];
-	char digest_name[] = "SHA256";
-	OSSL_PARAM params[2];
-	EVP_MAC_CTX *ctx;
-	size_t outlen = 0;
-	int rc = -1;
+	struct digest_hmac *h = digest_hmac_new(key, keylen);
+	int rc;
 
-	if (hmac_impl == NULL &&
-	    (hmac_impl = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL)
+	if (h == NULL)
 		return -1;
-	if (key == NULL)
-		key = empty;
-	if (data == NULL)
-		data = empty;
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-	    digest_name, 0);
-	params[1] = OSSL_PARAM_construct_end();
-	if ((ctx = EVP_MAC_CTX_new(hmac_impl)) == NULL)
-		return -1;
-	if (EVP_MAC_init(ctx, key, keylen, params) == 1 &&
-	    EVP_MAC_update(ctx, data, len) == 1 &&
-	    EVP_MAC_final(ctx, out, &outlen, DIGEST_SHA256_LEN) == 1 &&
-	    outlen == DIGEST_SHA256_LEN)
-		rc = 0;
-	EVP_MAC_CTX_free(ctx);
+	rc = digest_hmac_compute(h, data, len, out);
+	digest_hmac_free(h);
 	return rc;
 }
 

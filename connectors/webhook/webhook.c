@@ -32,6 +32,7 @@
 
 #include <baton/conf.h>
 #include <baton/connector.h>
+#include <baton/digest.h>
 
 #include "webhook_proto.h"
 
@@ -42,6 +43,7 @@ struct webhook_ctx {
 	char *event;                    /* fixed event type, or NULL */
 	struct conf_map map;            /* map.* entries */
 	struct webhook_map *mapping;    /* compiled by init, freed by destroy */
+	struct digest_hmac *hmac;       /* secret prepared by init, or NULL */
 };
 
 static const struct conf_key webhook_keys[] = {
@@ -80,8 +82,8 @@ webhook_parse(struct connector_instance *ci, struct webhook_call *call)
 	int rc;
 
 	body = webhook_body(call, &len);
-	if (ctx->secret != NULL && webhook_signature_check(ctx->secret, body,
-	    len, webhook_header(call, WEBHOOK_SIGNATURE_HEADER), err,
+	if (ctx->hmac != NULL && webhook_signature_check(ctx->hmac, body, len,
+	    webhook_header(call, WEBHOOK_SIGNATURE_HEADER), err,
 	    sizeof(err)) == -1)
 		return webhook_reject(call, 401, "%s", err);
 	rc = webhook_map_body(ctx->mapping, body, len,
@@ -149,6 +151,12 @@ webhook_init(struct connector_instance *ci)
 	}
 	if (bad || mapbad)
 		return -1;
+	if (ctx->secret != NULL && (ctx->hmac = digest_hmac_new(ctx->secret,
+	    strlen(ctx->secret))) == NULL) {
+		connector_conf_error(ci, "secret", "cannot prepare the HMAC key "
+		    "(libcrypto)");
+		return -1;
+	}
 	if (ctx->secret == NULL && connector_base(ci) != NULL)
 		connector_log(ci, LOG_LEVEL_WARNING, "insecure = yes: "
 		    "requests are not authenticated (local testing only)");
@@ -162,6 +170,8 @@ webhook_destroy(struct connector_instance *ci)
 
 	webhook_map_free(ctx->mapping);
 	ctx->mapping = NULL;
+	digest_hmac_free(ctx->hmac);
+	ctx->hmac = NULL;
 }
 
 /* ---- The descriptor ---------------------------------------------------- */

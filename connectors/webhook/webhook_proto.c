@@ -95,13 +95,14 @@ json_kind(const json_t *v)
 /* ---- Signature --------------------------------------------------------- */
 
 /*
- * Verifies "sha256=<hex>" against HMAC-SHA256(secret, body).  The digits
+ * Verifies "sha256=<hex>" against HMAC-SHA256(key, body).  The digits
  * are decoded and compared in constant time; only their count and the
  * scheme, which are not secret, are examined beforehand.
  */
 int
-webhook_signature_check(const char *secret, const unsigned char *body,
-    size_t len, const char *header, char *err, size_t errlen)
+webhook_signature_check(const struct digest_hmac *key,
+    const unsigned char *body, size_t len, const char *header, char *err,
+    size_t errlen)
 {
 	unsigned char want[DIGEST_SHA256_LEN], got[DIGEST_SHA256_LEN];
 	const char *hex;
@@ -137,8 +138,7 @@ webhook_signature_check(const char *secret, const unsigned char *body,
 		    WEBHOOK_SIGNATURE_HEADER);
 		return -1;
 	}
-	if (digest_hmac_sha256(secret, strlen(secret), body, len,
-	    want) == -1) {
+	if (digest_hmac_compute(key, body, len, want) == -1) {
 		snprintf(err, errlen, "HMAC-SHA256 failed (libcrypto)");
 		return -1;
 	}

@@ -31,12 +31,16 @@ typedef int (*webhook_emit_fn)(void *arg, struct baton_event *ev);
 /*
  * Checks an X-Baton-Signature header value ("sha256=" then 64 hex digits
  * of either case; the scheme name is case-insensitive) against the
- * HMAC-SHA256 of body under secret, comparing in constant time.  header
+ * HMAC-SHA256 of body under the prepared key, comparing in constant
+ * time.  header
  * NULL means the header is absent.  Returns 0, or -1 with the reason in
  * err (meant for the log; the client only learns that it failed).
  */
-int webhook_signature_check(const char *secret, const unsigned char *body,
-    size_t len, const char *header, char *err, size_t errlen);
+struct digest_hmac;
+
+int webhook_signature_check(const struct digest_hmac *key,
+    const unsigned char *body, size_t len, const char *header, char *err,
+    size_t errlen);
 
 /* ---- Building a mapping (at configuration load) ------------------------ */
 

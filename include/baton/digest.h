@@ -15,6 +15,19 @@ int digest_sha256(const void *data, size_t len,
 int digest_hmac_sha256(const void *key, size_t keylen, const void *data,
     size_t len, unsigned char out[DIGEST_SHA256_LEN]);
 
+/*
+ * An HMAC-SHA256 key prepared once (a connector's secret), so that each
+ * request pays for its own bytes only and not for the key schedule and
+ * the digest lookup.  digest_hmac_new copies the key; NULL when libcrypto
+ * fails.  digest_hmac_compute returns 0 or -1 and may be called any
+ * number of times.
+ */
+struct digest_hmac;
+struct digest_hmac *digest_hmac_new(const void *key, size_t keylen);
+int digest_hmac_compute(const struct digest_hmac *h, const void *data,
+    size_t len, unsigned char out[DIGEST_SHA256_LEN]);
+void digest_hmac_free(struct digest_hmac *h);
+
 /* Compares n bytes in time independent of where they differ: 1 equal. */
 int digest_equal(const void *a, const void *b, size_t n);
 

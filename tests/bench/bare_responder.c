@@ -45,6 +45,7 @@ main(int argc, char **argv)
 	const char *host = "127.0.0.1";
 	int port = 0, ch;
 	struct event_base *base;
+	struct event_config *cfg;
 	struct evhttp *http;
 	struct evhttp_bound_socket *bound;
 	struct event *ev_int, *ev_term;
@@ -63,7 +64,14 @@ main(int argc, char **argv)
 		}
 	}
 	signal(SIGPIPE, SIG_IGN);
-	if ((base = event_base_new()) == NULL ||
+	/* The same loop settings as batond (daemon/runtime.c), so that the
+	 * ratio measures batond's work and not a different loop. */
+	if ((cfg = event_config_new()) == NULL)
+		return 1;
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	if (base == NULL ||
 	    (http = evhttp_new(base)) == NULL) {
 		fprintf(stderr, "bare_responder: out of memory\n");
 		return 1;
