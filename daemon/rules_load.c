@@ -111,6 +111,21 @@ rules_slot_find(const struct rules *r, enum rules_ns ns, const char *name)
 	return -1;
 }
 
+/* A NUL-terminated copy of len bytes at p, which need not be terminated
+ * (expression text may be a slice of a larger buffer); NULL when out of
+ * memory. */
+static char *
+span_dup(const char *p, size_t len)
+{
+	char *s = malloc(len + 1);
+
+	if (s != NULL) {
+		memcpy(s, p, len);
+		s[len] = '\0';
+	}
+	return s;
+}
+
 /* The slot of (ns, name), added when new; -1 when out of memory. */
 int
 rules_slot_intern(struct rules *r, enum rules_ns ns, const char *name,
@@ -125,7 +140,7 @@ rules_slot_intern(struct rules *r, enum rules_ns ns, const char *name,
 			return (int)i;
 	if (r->nslots >= 1000000)
 		return -1;
-	if ((copy = strndup(name, len)) == NULL)
+	if ((copy = span_dup(name, len)) == NULL)
 		return -1;
 	s = realloc(r->slots, (r->nslots + 1) * sizeof(*s));
 	if (s == NULL) {
@@ -365,7 +380,7 @@ parse_engagement(struct loader *L, struct rules_lexer *lx,
 		    rules_lex_show(lx, shown, sizeof(shown)));
 		return -1;
 	}
-	rule->activity = strndup(lx->s + lx->start, lx->tlen);
+	rule->activity = span_dup(lx->s + lx->start, lx->tlen);
 	if (rule->activity == NULL) {
 		rules_lex_error(lx, lx->start, "out of memory");
 		return -1;

@@ -1,15 +1,13 @@
 /*
  * fuzz_config.c - libFuzzer target for the configuration reader: the
  * input is parsed as an INI file from memory (ini_parse_buffer, so no
- * include is followed) and the [daemon] and [redis] key tables are applied
- * to every section, as config_load would to the right ones, so that the
- * value parsers, suggestions and duplicate checks all see hostile input.
- * Everything is freed on every run; problems are collected and dropped.
- *
- * Connector sections are not built (that needs the connectors' own code),
- * so this file defines an empty connector_types[]: link it with ini.c,
- * conf.c, config.c, connectors.c, diag.c and log.c, and without
- * daemon/connector_types.c.
+ * include is followed), the [daemon] and [redis] key tables are applied
+ * to every section, as config_load would to the right ones, and every
+ * [connector NAME] section is built into a real connector instance (its
+ * key table, its init: the webhook connector compiles its map paths), so
+ * that value parsers, suggestions, duplicate checks and connector
+ * configuration all see hostile input.  Everything is freed on every run;
+ * problems are collected and dropped.
  *
  * Values written file:/... or credential:... would make conf_apply read a
  * file; CREDENTIALS_DIRECTORY is unset at start so credential: fails
@@ -19,16 +17,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "conf.h"
 #include "config.h"
 #include "connectors.h"
 #include "diag.h"
 #include "ini.h"
-
-/* No connector types: config.c links against connectors.c, which needs
- * the list, but this target never builds an instance. */
-const struct connector *const connector_types[] = { NULL };
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -61,6 +56,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		conf_release(daemon_conf_keys, &dc);
 		conf_apply(s, rtables, &rc, NULL, &d);
 		conf_release(redis_conf_keys, &rc);
+		if (s->kind != NULL && s->name != NULL &&
+		    strcmp(s->kind, "connector") == 0)
+			connector_instance_free(connector_instance_new(s, NULL,
+			    &d));
 	}
 	(void)conf_entry(doc->sections, "include");
 	(void)ini_find(doc, "daemon", NULL);

@@ -312,8 +312,8 @@ test_append_fields(void **state)
 			"v", "1", "type", "lead.activity", "lead",
 			"ann@example.com", "source", "website", "id", "e1",
 			"at", "1700000000123", "data",
-			"{\"activity\":\"form_submit\",\"form\":"
-			"\"demo-request\"}",
+			("{\"activity\":\"form_submit\",\"form\":"
+			"\"demo-request\"}"),
 		};
 
 		assert_int_equal(e->elements, 14);
