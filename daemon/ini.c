@@ -198,34 +198,45 @@ oom:
 }
 
 /*
- * Unquotes a value that starts with '"' into a new string: \" and \\ are
- * the only escapes, nothing may follow the closing quote.  Returns the
- * string, or NULL (problem reported, or out of memory).
+ * Reads a value that starts with '"'.  When its closing quote (\" and \\
+ * skipped) ends the value, the value is one quoted string: it is unquoted,
+ * \" and \\ being the only escapes, and *quoted is set.  When text
+ * follows the closing quote, the quotes are part of the value (a rule
+ * such as `when = "mql" <= stage`) and it is kept as written.  Returns
+ * the new string, or NULL (problem reported, or out of memory).
  */
 static char *
 unquote(struct ini_loader *l, const char *file, int lineno, const char *v,
-    size_t len)
+    size_t len, bool *quoted)
 {
 	char *out, *o;
-	size_t i;
+	size_t i, close;
 	char cb[8];
 
+	*quoted = false;
+	for (close = 1; close < len && v[close] != '"'; close++)
+		if (v[close] == '\\' && close + 1 < len)
+			close++;
+	if (close >= len) {
+		diag_add(l->d, file, lineno,
+		    "unterminated quoted value (no closing '\"')");
+		return NULL;
+	}
+	if (close + 1 != len) {
+		if ((out = dup_range(v, len)) == NULL)
+			l->oom = 1;
+		return out;
+	}
 	if ((out = malloc(len)) == NULL) {
 		l->oom = 1;
 		return NULL;
 	}
 	o = out;
-	for (i = 1; i < len; i++) {
-		if (v[i] == '"')
-			break;
+	for (i = 1; i < close; i++) {
 		if (v[i] == '\\') {
-			if (i + 1 < len && (v[i + 1] == '"' || v[i + 1] == '\\')) {
+			if (v[i + 1] == '"' || v[i + 1] == '\\') {
 				*o++ = v[++i];
 				continue;
-			}
-			if (i + 1 >= len) {
-				i = len;        /* a lone '\' at the end */
-				break;
 			}
 			diag_add(l->d, file, lineno,
 			    "invalid escape '\\%s' in quoted value (only \\\" "
@@ -235,20 +246,8 @@ unquote(struct ini_loader *l, const char *file, int lineno, const char *v,
 		}
 		*o++ = v[i];
 	}
-	if (i >= len) {
-		diag_add(l->d, file, lineno,
-		    "unterminated quoted value (no closing '\"')");
-		free(out);
-		return NULL;
-	}
-	if (i + 1 != len) {
-		diag_add(l->d, file, lineno,
-		    "text after the closing quote: '%.*s'",
-		    (int)(len - i - 1 > 80 ? 80 : len - i - 1), v + i + 1);
-		free(out);
-		return NULL;
-	}
 	*o = '\0';
+	*quoted = true;
 	return out;
 }
 
@@ -304,12 +303,12 @@ parse_entry(struct ini_loader *l, const char *file, int lineno,
 	if ((e->key = dup_range(k, kl)) == NULL)
 		goto oom;
 	if (vl > 0 && v[0] == '"') {
-		if ((e->value = unquote(l, file, lineno, v, vl)) == NULL) {
+		if ((e->value = unquote(l, file, lineno, v, vl,
+		    &e->quoted)) == NULL) {
 			free(e->key);
 			free(e);
 			return;
 		}
-		e->quoted = true;
 	} else if ((e->value = dup_range(v, vl)) == NULL)
 		goto oom;
 	e->file = file;

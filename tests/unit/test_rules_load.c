@@ -255,6 +255,24 @@ test_columns(void **state)
 	    "country, phone, custom.NAME, fit, engagement, score, stage, "
 	    "sales.status, sales.reason, sales.owner, deal.stage, "
 	    "deal.amount, deal.currency, deal.outcome)");
+	/* a value that only starts with a string keeps its quotes */
+	ERRS("[stage sql]\nwhen = \"qualified\" == sales.status and x\n",
+	    "rules.conf:2:40: unknown field 'x' (known fields: email, "
+	    "first_name, last_name, title, company, company_size, industry, "
+	    "country, phone, custom.NAME, fit, engagement, score, stage, "
+	    "sales.status, sales.reason, sales.owner, deal.stage, "
+	    "deal.amount, deal.currency, deal.outcome)");
+	{
+		struct diag d = { 0 };
+		struct rules *r = parse("[stage sql]\n"
+		    "when = \"mql\" <= stage\n", &d);
+
+		if (r == NULL)
+			diag_print(&d, stderr);
+		assert_non_null(r);
+		rules_free(r);
+		diag_clear(&d);
+	}
 	/* CRLF line ends */
 	ERRS("[score]\r\nrule = +20 if fit\r\n",
 	    "rules.conf:2:15: 'fit' cannot be used in a score rule (fit, "
