@@ -1,0 +1,235 @@
+/*
+ * lead.h - one lead's state and what an event does to it, as pure
+ * functions: no Redis, no clock, no I/O.
+ *
+ * The rules worker (rules_worker.c) reads the lead's hash, turns it into a
+ * struct lead with lead_from_fields(), calls lead_apply_event() (or
+ * lead_apply_breach() for an SLA that ran out), and commits the resulting
+ * struct lead_effects to Redis in one atomic script.  Tests drive the same
+ * functions with hand-made events and times.
+ *
+ * Redis layout this state maps to (PREFIX is [redis] prefix):
+ *   PREFIX:lead:<key>           hash, the fields listed for struct lead
+ *   PREFIX:lead:<key>:history   list, newest first, capped at
+ *                               LEAD_HISTORY_MAX JSON entries: every score
+ *                               change, stage change, handoff, feedback and
+ *                               SLA breach with why (rule file:line, event)
+ *   PREFIX:sla                  sorted set, member "<sla>|<key>|<episode>",
+ *                               score the deadline in ms
+ *   PREFIX:decisions            lead.scored, lead.stage, sla.breached
+ *   PREFIX:handoffs             handoff.mql, sla.breached (on_breach notify)
+ *   PREFIX:feedback             feedback.accepted rejected sql opportunity
+ *                               won lost recycled
+ * Derived stream entries use the flat schema of the events stream with
+ * source "rules" and an id made from the causing event's stream entry id
+ * ("<entry id>/<n>"), so a replayed commit would repeat the same ids.
+ * Their data (the contract batonctl lead and stats read):
+ *   lead.stage       {"from": "lead"|null for a new lead, "to": "mql",
+ *                     "why": "score >= 60 and fit >= 15 (rules.conf:10)"
+ *                     or "sales.status working" ..., "reason": sales
+ *                     reason or "sla"/"lost" when recycled, "event": the
+ *                     causing entry id, "episode": n}
+ *   lead.scored      {"old": 35, "new": 75, "fit": 35, "engagement": 40,
+ *                     "contributions": [{"rule": "+40 on form_submit ...",
+ *                     "file": "rules.conf", "line": 5, "points": 40,
+ *                     "kind": "engagement"}], "event": entry id}
+ *   handoff.mql      {"episode": n, "score", "fit", "engagement",
+ *                     "attrs": {...}, "ids": {...}, "owner": ...,
+ *                     "reasons": ["+20 if title ~ ... (rules.conf:2)"]}
+ *   feedback.*       {"episode": n, "status": sales status, "reason",
+ *                     "owner", "stage": deal stage, "amount", "currency",
+ *                     "mql_at": ms of the episode's handoff, "event"}
+ *   sla.breached     {"sla": "accept", "episode": n, "after": "mql",
+ *                     "within_ms": ..., "deadline": ms, "on_breach":
+ *                     ["notify", "recycle"]}
+ * A history line is the same entry as one JSON object {"stream",
+ * "type", "id", "at", "data"}.
+ *
+ * Lifecycle (SPEC): subscriber < lead < mql < sal < sql < opportunity <
+ * customer, forward only; besides them `recycled` (back to nurture with
+ * the sales reason; engagement restarts from 0 and the lead may qualify
+ * again, a new MQL episode) and `disqualified` (final).  How each stage is
+ * reached:
+ *   subscriber   a new lead's first stage
+ *   lead         [stage lead] when it is defined, else as soon as the lead
+ *                has any fit or engagement (fit != 0 or engagement > 0)
+ *   mql          [stage mql]
+ *   sal          sales accepted: a lead.status other than open (working,
+ *                qualified, converted), unless [stage sal] says otherwise
+ *   sql          [stage sql]
+ *   opportunity  a deal.stage event whose outcome is open or absent, unless
+ *                [stage opportunity] says otherwise
+ *   customer     a deal.stage event with outcome won, unless [stage
+ *                customer] says otherwise
+ *   recycled     lead.status unqualified (feedback.rejected and
+ *                feedback.recycled, reason = the sales reason), a deal lost
+ *                (feedback.lost, then recycled with reason "lost"), or an
+ *                SLA breach with on_breach recycle (reason "sla")
+ *   disqualified [stage disqualified] when it holds (for instance
+ *                sales.reason ~ "spam|competitor")
+ */
+#ifndef BATON_LEAD_H
+#define BATON_LEAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include <baton/event.h>
+
+#include "rules.h"
+
+#define LEAD_HISTORY_MAX 500
+
+/* Stages beyond the forward ladder of enum rules_stage. */
+#define LEAD_STAGE_RECYCLED     (RULES_NSTAGES + 0)
+#define LEAD_STAGE_DISQUALIFIED (RULES_NSTAGES + 1)
+#define LEAD_NSTAGES            (RULES_NSTAGES + 2)
+
+/* "subscriber" … "customer", "recycled", "disqualified"; NULL otherwise. */
+const char *lead_stage_name(int stage);
+/* The stage of that name, or -1. */
+int lead_stage_parse(const char *name);
+
+/*
+ * A lead's state.  Hash field names are given in brackets; every field is
+ * optional in the hash (a new lead has none).
+ */
+struct lead {
+	char key[EVENT_LEAD_MAX + 1];   /* the lead key (not in the hash) */
+	long long seq;                  /* [seq] last applied event sequence */
+	long long ver;                  /* [ver] bumped by every commit */
+	json_t *attrs;                  /* [email first_name ... custom.*]
+	                                   canonical attributes, strings or
+	                                   numbers (owned object) */
+	json_t *ids;                    /* [ids.<source>] system ids (owned) */
+	double fit;                     /* [fit] */
+	double engagement;              /* [engagement] as of engagement_at */
+	int64_t engagement_at;          /* [engagement_at] ms */
+	int stage;                      /* [stage] a LEAD_STAGE / rules_stage,
+	                                   -1 for a lead not seen before */
+	int64_t stage_at;               /* [stage_at] */
+	char *stage_reason;             /* [stage_reason] owned, may be NULL */
+	json_t *sales;                  /* [sales.status sales.reason
+	                                   sales.owner] (owned object) */
+	json_t *deal;                   /* [deal.stage deal.amount
+	                                   deal.currency deal.outcome] */
+	long long mql_episode;          /* [mql_episode] MQLs so far */
+	int64_t created_at;             /* [created_at] */
+	int64_t upserted_at;            /* [upserted_at] latest upsert's at */
+	int64_t handoff_at;             /* [handoff_at] last handoff.mql */
+	int64_t accepted_at;            /* [accepted_at] */
+	json_t *caps;                   /* [caps] {"<rule index>": [[at_ms,
+	                                   points], ...]} awards inside their
+	                                   rule's window (owned) */
+	json_t *contribs;               /* [contribs] the current score's
+	                                   contributions: [{"rule": "...",
+	                                   "file": "rules.conf", "line": 2,
+	                                   "points": 20, "event": "...",
+	                                   "at": ms, "kind": "fit"|
+	                                   "engagement"}] (owned) */
+};
+
+/* A lead that does not exist yet (stage -1); key copied.  0 or -1. */
+int lead_init(struct lead *l, const char *key);
+
+/*
+ * Fills l from a hash's field/value pairs (as HGETALL returns them;
+ * n pairs).  Unknown fields are ignored; a malformed number or JSON is
+ * reported in err and the call fails (-1) rather than guessing.
+ */
+int lead_from_fields(struct lead *l, const char *key,
+    const char *const *fields, const char *const *values, size_t n,
+    char *err, size_t errlen);
+
+void lead_clear(struct lead *l);
+
+/* The values of every slot of r for this lead (and, for `where`, the
+ * activity's attributes in `activity`, may be NULL), into vals (r->nslots
+ * entries).  Strings are borrowed from l and activity. */
+void lead_slot_values(const struct rules *r, const struct lead *l,
+    const json_t *activity, struct rules_value *vals);
+
+/* One derived stream entry. */
+struct lead_entry {
+	const char *stream;             /* "decisions", "handoffs", "feedback" */
+	char *type;                     /* "lead.scored" ... (owned) */
+	char *id;                       /* "<entry id>/<n>" (owned) */
+	int64_t at_ms;
+	json_t *data;                   /* (owned) */
+};
+
+/* What applying an event or a breach does, for the worker to commit. */
+struct lead_effects {
+	/* The new hash: every field that changed (HSET), and fields to
+	 * remove (HDEL).  Values are strings. */
+	char **set_fields, **set_values;        /* owned, nset each */
+	size_t nset;
+	char **del_fields;
+	size_t ndel;
+	struct lead_entry *entries;             /* owned, nentries */
+	size_t nentries;
+	char **history;                         /* JSON texts, oldest first */
+	size_t nhistory;
+	/* SLA timers: members to add with their deadlines, and to remove. */
+	char **sla_add;
+	int64_t *sla_add_at;
+	size_t nsla_add;
+	char **sla_del;
+	size_t nsla_del;
+	bool changed;                           /* anything at all to write */
+};
+
+void lead_effects_clear(struct lead_effects *fx);
+
+/*
+ * Applies one event to l (which becomes the new state) and records what
+ * to write in fx (cleared first).  entry_id is the event's stream entry
+ * id (ids of derived entries are made from it); now_ms is the time the
+ * worker applies it (decay runs to max(ev->at_ms, engagement_at)).
+ * What it does, by type:
+ *   lead.upserted  attributes merged (an older upsert than upserted_at
+ *                  only fills absent fields), ids.<source> kept when the
+ *                  data has "id"; fit recomputed
+ *   lead.activity  engagement rules matched, caps applied, points added
+ *                  (decayed to the event's time: a late event adds its
+ *                  points decayed to engagement_at, so order does not
+ *                  change the total)
+ *   lead.status    sales.* updated; acceptance (status not open) writes
+ *                  feedback.accepted once per episode and clears the
+ *                  episode's SLA timers; qualified -> feedback.sql when
+ *                  [stage sql] holds; unqualified -> feedback.rejected,
+ *                  feedback.recycled and stage recycled
+ *   deal.stage     deal.* updated; feedback.opportunity, won ->
+ *                  feedback.won (customer), lost -> feedback.lost and
+ *                  recycled
+ * then score = fit + engagement; a changed score writes lead.scored
+ * {old, new, fit, engagement, contributions: [...this event's]}; stages
+ * are re-evaluated (forward only) and each change writes lead.stage
+ * {from, to, why}; entering mql starts a new episode, writes handoff.mql
+ * {lead snapshot: attrs, ids, score, fit, engagement, stage, episode,
+ * reasons: ["+20 title ~ \"vp\" (rules.conf:2)", ...]} and adds the SLA
+ * timers of every [sla] whose `after` is mql.  Every entry is mirrored as
+ * a history line.  seq and ver are not touched (the worker owns them).
+ * Returns 0, or -1 with a message in err (the event is malformed for its
+ * type; the worker then acknowledges it with a decision entry saying so).
+ */
+int lead_apply_event(const struct rules *r, struct rules_eval *ev,
+    struct lead *l, const struct baton_event *event, const char *entry_id,
+    int64_t now_ms, struct lead_effects *fx, char *err, size_t errlen);
+
+/*
+ * An SLA timer ran out: writes sla.breached to decisions (and to handoffs
+ * when on_breach has notify), and with recycle moves the lead to recycled
+ * with reason "sla".  A timer whose episode is not the lead's current one,
+ * or whose stage was left already in the way the SLA asks (accepted), does
+ * nothing (fx->changed false).  timer_id names the timer for entry ids.
+ */
+int lead_apply_breach(const struct rules *r, struct rules_eval *ev,
+    struct lead *l, const struct rules_sla *sla, long long episode,
+    const char *timer_id, int64_t now_ms, struct lead_effects *fx,
+    char *err, size_t errlen);
+
+#endif
