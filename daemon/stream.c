@@ -12,16 +12,20 @@
  * Calling convention of the script:
  *   KEYS[1]       the stream (PREFIX:events)
  *   KEYS[2..n+1]  one dedupe mark per event (PREFIX:seen:<source>:<id>)
+ *   KEYS[n+2..]   one lead hash per event (PREFIX:lead:<lead>)
  *   ARGV[1]       MAXLEN for the approximate trim; 0 means no trim
  *   ARGV[2]       the marks' TTL in milliseconds
  *   ARGV[3]       the schema version written in field v
  *   ARGV[4..]     six per event: type lead source id at data
  * It returns one integer per event: 1 written, 0 already there.  The
  * marks are declared as keys so that the script touches only keys it was
- * given.  Per event it costs two commands: SET NX claims the mark (a
- * redelivery stops there), then XADD writes the entry; an XADD that fails
- * (out of memory, say) removes the mark again before the script returns
- * the error, so no mark ever stands for an event that is not written.
+ * given.  Per event: SET NX claims the mark (a redelivery stops there),
+ * XADD writes the entry with the lead's next sequence number `seq`, and
+ * HSET records that number as the lead's `seq_in`.  The rules worker
+ * applies a lead's events strictly in `seq` order and knows a redelivery
+ * by it.  An XADD that fails (out of memory, say) removes the mark again
+ * before the script returns the error, and leaves seq_in as it was, so no
+ * mark stands for an event that is not written and no number is skipped.
  * Events written before such an error stay, with their marks, and a
  * redelivery counts them as duplicates.  The same event twice in one call
  * is written once.
@@ -47,29 +51,33 @@
 
 static const char stream_script[] =
     "local maxlen = tonumber(ARGV[1])\n"
+    "local n = (#KEYS - 1) / 2\n"
     "local out = {}\n"
-    "for i = 2, #KEYS do\n"
-    "  if not redis.call('SET', KEYS[i], '1', 'NX', 'PX', ARGV[2]) then\n"
-    "    out[i - 1] = 0\n"
+    "for i = 1, n do\n"
+    "  local mark, lead = KEYS[1 + i], KEYS[1 + n + i]\n"
+    "  if not redis.call('SET', mark, '1', 'NX', 'PX', ARGV[2]) then\n"
+    "    out[i] = 0\n"
     "  else\n"
-    "    local a = 4 + (i - 2) * 6\n"
+    "    local a = 4 + (i - 1) * 6\n"
+    "    local seq = (tonumber(redis.call('HGET', lead, 'seq_in')) or 0) + 1\n"
     "    local r\n"
     "    if maxlen > 0 then\n"
     "      r = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',\n"
     "        'v', ARGV[3], 'type', ARGV[a], 'lead', ARGV[a + 1],\n"
     "        'source', ARGV[a + 2], 'id', ARGV[a + 3], 'at', ARGV[a + 4],\n"
-    "        'data', ARGV[a + 5])\n"
+    "        'data', ARGV[a + 5], 'seq', seq)\n"
     "    else\n"
     "      r = redis.pcall('XADD', KEYS[1], '*',\n"
     "        'v', ARGV[3], 'type', ARGV[a], 'lead', ARGV[a + 1],\n"
     "        'source', ARGV[a + 2], 'id', ARGV[a + 3], 'at', ARGV[a + 4],\n"
-    "        'data', ARGV[a + 5])\n"
+    "        'data', ARGV[a + 5], 'seq', seq)\n"
     "    end\n"
     "    if type(r) == 'table' and r.err then\n"
-    "      redis.call('DEL', KEYS[i])\n"
+    "      redis.call('DEL', mark)\n"
     "      return redis.error_reply(r.err)\n"
     "    end\n"
-    "    out[i - 1] = 1\n"
+    "    redis.call('HSET', lead, 'seq_in', seq)\n"
+    "    out[i] = 1\n"
     "  end\n"
     "end\n"
     "return out\n";
@@ -273,15 +281,15 @@ append_send(struct redis *r, const struct stream_target *t,
 		log_warnx("stream: cannot compute the script's SHA-1");
 		return -1;
 	}
-	/* EVALSHA sha numkeys, 1 + n keys, 3 + 6n arguments. */
-	if (n == 0 || n > (size_t)(INT32_MAX - 8) / 7 ||
+	/* EVALSHA sha numkeys, 1 + 2n keys, 3 + 6n arguments. */
+	if (n == 0 || n > (size_t)(INT32_MAX - 8) / 8 ||
 	    (q = calloc(1, sizeof(*q))) == NULL)
 		return -1;
 	q->r = r;
 	q->parts = parts;
 	q->nparts = nparts;
 	q->nevents = n;
-	cap = 3 + 1 + n + 3 + 6 * n;
+	cap = 3 + 1 + 2 * n + 3 + 6 * n;
 	q->argv = calloc(cap, sizeof(*q->argv));
 	q->argvlen = calloc(cap, sizeof(*q->argvlen));
 	q->owned = calloc(cap, sizeof(*q->owned));
@@ -291,7 +299,7 @@ append_send(struct redis *r, const struct stream_target *t,
 	    STREAM_DEFAULT_DEDUPE_TTL_MS;
 	if (put_arg(q, "EVALSHA", false) == -1 ||
 	    put_arg(q, sha, false) == -1 ||
-	    put_arg(q, fmt_ll((long long)(n + 1)), true) == -1 ||
+	    put_arg(q, fmt_ll((long long)(2 * n + 1)), true) == -1 ||
 	    put_arg(q, stream_key(t->prefix, t->stream), true) == -1)
 		goto fail;
 	for (k = 0; k < nparts; k++)
@@ -299,6 +307,11 @@ append_send(struct redis *r, const struct stream_target *t,
 			if (put_arg(q, stream_dedupe_key(t->prefix,
 			    parts[k].evs[i]->source, parts[k].evs[i]->id),
 			    true) == -1)
+				goto fail;
+	for (k = 0; k < nparts; k++)
+		for (i = 0; i < parts[k].n; i++)
+			if (put_arg(q, stream_lead_key(t->prefix,
+			    parts[k].evs[i]->lead), true) == -1)
 				goto fail;
 	if (put_arg(q, fmt_ll(t->maxlen > 0 ? t->maxlen : 0), true) == -1 ||
 	    put_arg(q, fmt_ll((long long)ttl), true) == -1 ||
@@ -487,6 +500,17 @@ stream_key(const char *prefix, const char *stream)
 	char *s;
 
 	if (asprintf(&s, "%s:%s", prefix, stream) < 0)
+		return NULL;
+	return s;
+}
+
+/* "PREFIX:lead:LEAD", malloc'd; NULL when out of memory. */
+char *
+stream_lead_key(const char *prefix, const char *lead)
+{
+	char *s;
+
+	if (asprintf(&s, "%s:lead:%s", prefix, lead) < 0)
 		return NULL;
 	return s;
 }

@@ -4,8 +4,9 @@
  * An append writes a batch of events (one webhook request, one poll round)
  * in one Lua script call: for each event, unless its dedupe mark
  * PREFIX:seen:<source>:<id> exists, XADD PREFIX:<stream> MAXLEN ~ N with
- * the flat fields v type lead source id at data, then set the mark with a
- * TTL.  The script runs atomically, so a crash of batond or Redis can
+ * the flat fields v type lead source id at data seq (seq: the lead's next
+ * sequence number, kept as seq_in in PREFIX:lead:<lead>), then set the
+ * mark with a TTL.  The script runs atomically, so a crash of batond or Redis can
  * neither write an event without its mark nor mark one that is not
  * written; a redelivered event finds its mark and is acknowledged without
  * a second entry.
@@ -79,8 +80,10 @@ void stream_batcher_flush(struct stream_batcher *b);
 /* Fails every queued append (cb with -1) and frees.  NULL is a no-op. */
 void stream_batcher_free(struct stream_batcher *b);
 
-/* The key of a stream ("baton:events") and of a dedupe mark, malloc'd. */
+/* The key of a stream ("baton:events"), of a lead's hash
+ * ("baton:lead:ada@example.com") and of a dedupe mark, malloc'd. */
 char *stream_key(const char *prefix, const char *stream);
+char *stream_lead_key(const char *prefix, const char *lead);
 char *stream_dedupe_key(const char *prefix, const char *source,
     const char *id);
 

@@ -66,7 +66,7 @@ WEBSITE = {
 # The same with an array of events under "events".
 BATCH = dict(WEBSITE, items="events")
 
-STREAM_FIELDS = {"v", "type", "lead", "source", "id", "at", "data"}
+STREAM_FIELDS = {"v", "type", "lead", "source", "id", "at", "data", "seq"}
 
 # What ASan, LSan, UBSan and valgrind print when they find something.
 SANITIZER_REPORT = re.compile(

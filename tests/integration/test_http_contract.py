@@ -35,6 +35,7 @@ class HttpContract(BatonCase):
         self.assertEqual(f["source"], "website")
         self.assertEqual(f["id"], "evt-1")
         self.assertEqual(f["at"], "1763900000000")
+        self.assertEqual(f["seq"], "1")     # the lead's first event
         data = json.loads(f["data"])
         self.assertIsInstance(data, dict)
         self.assertEqual(data.get("activity"), "form_submit")

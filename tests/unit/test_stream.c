@@ -314,14 +314,16 @@ test_append_fields(void **state)
 			"at", "1700000000123", "data",
 			("{\"activity\":\"form_submit\",\"form\":"
 			"\"demo-request\"}"),
+			"seq", "1",
 		};
 
-		assert_int_equal(e->elements, 14);
-		for (size_t i = 0; i < 14; i++)
+		assert_int_equal(e->elements, 16);
+		for (size_t i = 0; i < 16; i++)
 			assert_string_equal(e->element[i]->str, want[i]);
 	}
 	e = reply->element[1]->element[1];
 	assert_string_equal(e->element[5]->str, "bob@example.com");
+	assert_string_equal(e->element[15]->str, "1");  /* bob's first */
 	assert_string_equal(e->element[9]->str, "e2");
 	assert_string_equal(e->element[11]->str, "1700000000456");
 
@@ -522,6 +524,42 @@ test_redis_down(void **state)
 	baton_event_free(ev);
 }
 
+/* Each lead's events are numbered 1, 2, ... in the order written; a
+ * duplicate takes no number; the lead hash remembers the last one. */
+static void
+test_lead_sequence(void **state)
+{
+	struct fixture *f = *state;
+	struct baton_event *evs[3] = { mkevent("website", "q1", "a@b.co", 1),
+	    mkevent("website", "q2", "z@b.co", 2),
+	    mkevent("website", "q3", "a@b.co", 3) };
+	struct baton_event *dup[1] = { mkevent("website", "q1", "a@b.co", 1) };
+	struct outcome out;
+	redisReply *reply;
+
+	out = append(f, &target, evs, 3);
+	assert_int_equal(out.written, 3);
+	out = append(f, &target, dup, 1);
+	assert_int_equal(out.duplicates, 1);
+	reply = sync_cmd(f, "XRANGE bt:events - +");
+	assert_non_null(reply);
+	assert_int_equal(reply->elements, 3);
+	assert_string_equal(reply->element[0]->element[1]->element[15]->str,
+	    "1");
+	assert_string_equal(reply->element[1]->element[1]->element[15]->str,
+	    "1");
+	assert_string_equal(reply->element[2]->element[1]->element[15]->str,
+	    "2");
+	freeReplyObject(reply);
+	reply = sync_cmd(f, "HGET bt:lead:a@b.co seq_in");
+	assert_non_null(reply);
+	assert_string_equal(reply->str, "2");
+	freeReplyObject(reply);
+	for (int i = 0; i < 3; i++)
+		baton_event_free(evs[i]);
+	baton_event_free(dup[0]);
+}
+
 /* Appends queued in one loop iteration go out as one script call, each
  * with its own counts; a second batcher append of a known event is a
  * duplicate of the first even inside the same call. */
@@ -623,6 +661,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_redis_down, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_lead_sequence, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_batcher_groups, setup,
 		    teardown),
