@@ -19,6 +19,8 @@
 
 #include "conf.h"
 #include "connectors.h"
+#include "redis.h"
+#include "rules.h"
 
 /* ---- Key tables ------------------------------------------------------- */
 
@@ -269,11 +271,16 @@ check_redis(struct config *c, const struct ini_section *sec, struct diag *d)
 	struct redis_conf *rc = &c->redis;
 	const struct ini_entry *e;
 
-	if (rc->url != NULL && strncmp(rc->url, "redis://", 8) != 0 &&
-	    strncmp(rc->url, "unix://", 7) != 0)
-		diag_add(d, sec->file, line_of(sec, "url"), "invalid Redis "
-		    "url '%s' (expected redis://host[:port][/db] or "
-		    "unix:///path)", rc->url);
+	if (rc->url != NULL) {
+		struct redis_opts o;
+		char err[256];
+
+		/* The connection's own parser: what it refuses, --check does. */
+		memset(&o, 0, sizeof(o));
+		if (redis_opts_parse_url(rc->url, &o, err, sizeof(err)) == -1)
+			diag_add(d, sec->file, line_of(sec, "url"), "%s", err);
+		redis_opts_clear(&o);
+	}
 	e = conf_entry(sec, "url");
 	if (e != NULL && is_inline(e->value) && url_has_password(e->value) &&
 	    (sec->file_mode & 077) != 0)
@@ -337,6 +344,7 @@ config_free(struct config *c)
 	free(c->connectors);
 	conf_release(daemon_conf_keys, &c->daemon);
 	conf_release(redis_conf_keys, &c->redis);
+	rules_free(c->rules);
 	ini_free(c->doc);
 	free(c->path);
 	free(c);
@@ -485,6 +493,11 @@ config_load(const char *path, struct event_base *base, struct diag *d)
 		if (o == sec)
 			add_connector(c, sec, base, d);
 	}
+
+	/* The shared definitions load with the rest, so --check checks them
+	 * and a reload swaps them together with everything else. */
+	if (c->daemon.rules != NULL && c->daemon.rules[0] != '\0')
+		c->rules = rules_load(c->daemon.rules, d);
 
 	if (diag_count(d) != before) {
 		config_free(c);

@@ -20,6 +20,7 @@
 
 struct connector_instance;
 struct event_base;
+struct rules;
 
 struct daemon_conf {
 	char *listen;                   /* host:port, [v6]:port or unix:/path */
@@ -55,6 +56,7 @@ struct config {
 	struct redis_conf redis;
 	struct connector_instance **connectors;
 	size_t nconnectors;
+	struct rules *rules;            /* [daemon] rules compiled, or NULL */
 };
 
 /*

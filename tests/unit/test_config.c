@@ -23,6 +23,7 @@
 
 #include "conf.h"
 #include "config.h"
+#include "rules.h"
 #include "connectors.h"
 
 /* connectors.c, test only. */
@@ -264,6 +265,8 @@ test_full_fixture(void **state)
 	assert_int_equal(c->daemon.log_level, LOG_LEVEL_DEBUG);
 	assert_true(c->daemon.max_body == 2 * 1024 * 1024);
 	assert_string_equal(c->daemon.rules, FULL "/rules.conf");
+	assert_non_null(c->rules);
+	assert_int_equal(c->rules->nrules, 6);
 	assert_int_equal(c->daemon.include.n, 1);
 	assert_string_equal(c->daemon.include.v[0], "connectors.d/*.conf");
 	assert_int_equal(c->daemon.dedupe_ttl_ms, 86400000);
@@ -358,8 +361,9 @@ test_defaults(void **state)
 	config_unref(c);
 
 	/* An absolute rules path is kept as written. */
-	c = load_ok("[daemon]\nrules = /etc/baton/rules.conf\n");
-	assert_string_equal(c->daemon.rules, "/etc/baton/rules.conf");
+	c = load_ok("[daemon]\nrules = " FULL "/rules.conf\n");
+	assert_string_equal(c->daemon.rules, FULL "/rules.conf");
+	assert_non_null(c->rules);      /* compiled with the rest */
 	config_unref(c);
 }
 
@@ -588,8 +592,8 @@ test_redis_values(void **state)
 	    "letters, digits, '_', '.', '-')");
 	load_fails("[redis]\nstream_maxlen = 999\n", "2: 'stream_maxlen' "
 	    "must be at least 1000, got 999");
-	load_fails("[redis]\nurl = http://localhost\n", "2: invalid Redis "
-	    "url 'http://localhost' (expected redis://host[:port][/db] or "
+	load_fails("[redis]\nurl = http://localhost\n", "2: redis URL: "
+	    "unsupported scheme (expected redis://host[:port][/db] or "
 	    "unix:///path)");
 	load_fails("[redis]\ncommand_timeout = 0\n", "2: 'command_timeout' "
 	    "must be more than 0");
@@ -606,11 +610,11 @@ test_redis_url_password(void **state)
 {
 	static const char *const with_pw[] = {
 		"redis://user:pw@127.0.0.1:6379/0", "redis://:pw@localhost",
-		"redis://u:p@ss@host/1",
+		"redis://u:p%40ss@host/1",
 	};
 	static const char *const without_pw[] = {
-		"redis://user@127.0.0.1:6379/0", "redis://127.0.0.1:6379/0",
-		"redis://:@host", "redis://host/0?x=a:b@c",
+		"redis://127.0.0.1:6379/0", "redis://:@host",
+		"unix:///run/redis/redis.sock?db=2",
 	};
 	struct diag d = { 0 };
 	char text[256], msg[1024];
