@@ -4,7 +4,8 @@
  * body, and doing nothing else.  loadgen against it measures what HTTP
  * alone costs on this machine, so batond's figures can be read as a ratio.
  *
- * usage: bare_responder [-H HOST] [-p PORT]   (port 0: any free port)
+ * usage: bare_responder [-H HOST] [-p PORT] [-L]   (port 0: any free port;
+ *        -L: libevent's default loop, without batond's epoll change list)
  * Prints "listening on HOST:PORT" once bound; exits 0 on SIGINT/SIGTERM.
  */
 #include <signal.h>
@@ -43,7 +44,7 @@ int
 main(int argc, char **argv)
 {
 	const char *host = "127.0.0.1";
-	int port = 0, ch;
+	int port = 0, ch, plain = 0;
 	struct event_base *base;
 	struct event_config *cfg;
 	struct evhttp *http;
@@ -53,22 +54,26 @@ main(int argc, char **argv)
 	ev_socklen_t sslen = sizeof(ss);
 	char addr[64];
 
-	while ((ch = getopt(argc, argv, "H:p:")) != -1) {
+	while ((ch = getopt(argc, argv, "H:p:L")) != -1) {
 		switch (ch) {
 		case 'H': host = optarg; break;
 		case 'p': port = atoi(optarg); break;
+		case 'L': plain = 1; break;
 		default:
 			fprintf(stderr, "usage: bare_responder [-H HOST] "
-			    "[-p PORT]\n");
+			    "[-p PORT] [-L]\n");
 			return 2;
 		}
 	}
 	signal(SIGPIPE, SIG_IGN);
 	/* The same loop settings as batond (daemon/runtime.c), so that the
-	 * ratio measures batond's work and not a different loop. */
+	 * ratio measures batond's work and not a different loop; -L gives
+	 * the plain evhttp server most comparisons quote. */
 	if ((cfg = event_config_new()) == NULL)
 		return 1;
-	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	if (!plain)
+		event_config_set_flag(cfg,
+		    EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
 	base = event_base_new_with_config(cfg);
 	event_config_free(cfg);
 	if (base == NULL ||

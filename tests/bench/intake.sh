@@ -9,8 +9,11 @@
 #   2. BENCH_ROUNDS rounds of loadgen, BENCH_SECONDS each, against batond
 #      and the bare responder alternately (BENCH_CONNS keep-alive
 #      connections), after a short warm-up of each;
-#   3. a table of requests/s, p50 and p99 per target, and the ratio
-#      batond/bare of the best round of each.
+#   3. a table of requests/s, p50 and p99 per target, and the ratios
+#      batond/bare (bare_responder with batond's loop settings, the fair
+#      baseline) and batond/plain (bare_responder -L: evhttp with
+#      libevent's defaults, what "a bare evhttp server" usually means) of
+#      the best round of each.
 # Everything runs on 127.0.0.1, stops by itself and is removed on exit.
 # Figures only: nothing here fails because something is slow.
 #
@@ -165,7 +168,16 @@ for _ in $(seq 50); do
 done
 RPORT=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$TMP/bare.out")
 [ -n "$RPORT" ] || die "bare_responder did not start"
-echo "  batond 127.0.0.1:$BPORT (pid $BATOND_PID), bare 127.0.0.1:$RPORT"
+"$BARE_RESPONDER" -p 0 -L >"$TMP/plain.out" </dev/null &
+PIDS+=($!)
+for _ in $(seq 50); do
+	[ -s "$TMP/plain.out" ] && break
+	sleep 0.1
+done
+PPORT=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$TMP/plain.out")
+[ -n "$PPORT" ] || die "bare_responder -L did not start"
+echo "  batond 127.0.0.1:$BPORT (pid $BATOND_PID), bare 127.0.0.1:$RPORT," \
+    "plain 127.0.0.1:$PPORT"
 
 echo
 echo "== batond's memory around a $RSS_EVENTS-event run"
@@ -180,11 +192,13 @@ echo
 echo "== $ROUNDS rounds of ${SECS}s, $CONNS connections (after a 1 s warm-up)"
 run warm "$BPORT" 1 100000 >/dev/null
 run warm "$RPORT" 1 100000 >/dev/null
+run warm "$PPORT" 1 100000 >/dev/null
 : >"$TMP/results"
 for r in $(seq "$ROUNDS"); do
 	echo "  round $r"
 	run batond "$BPORT" "$SECS" 300000
 	run bare "$RPORT" "$SECS" 300000
+	run plain "$PPORT" "$SECS" 300000
 done
 
 echo
@@ -193,13 +207,15 @@ awk -v rss0="$RSS0" -v rss1="$RSS1" '
 $2 > best[$1] { best[$1] = $2; p50[$1] = $3; p99[$1] = $4 }
 END {
 	printf "  %-8s %12s %10s %10s\n", "target", "requests/s", "p50 ms", "p99 ms"
-	split("batond bare", order, " ")
-	for (i = 1; i <= 2; i++) {
+	split("batond bare plain", order, " ")
+	for (i = 1; i <= 3; i++) {
 		t = order[i]
 		printf "  %-8s %12.0f %10.3f %10.3f\n", t, best[t], p50[t], p99[t]
 	}
 	if (best["bare"] > 0)
-		printf "  ratio batond/bare: %.2f\n", best["batond"] / best["bare"]
+		printf "  ratio batond/bare: %.2f   (bare: the same loop settings as batond)\n", best["batond"] / best["bare"]
+	if (best["plain"] > 0)
+		printf "  ratio batond/plain: %.2f  (plain: evhttp with libevent defaults)\n", best["batond"] / best["plain"]
 	printf "  batond idle VmRSS: %d KiB before, %d KiB after\n", rss0, rss1
 }' "$TMP/results"
 echo "  baton:events holds $(redis-cli -s "$TMP/redis.sock" XLEN baton:events)" \
