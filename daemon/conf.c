@@ -9,6 +9,7 @@
  * parsers for durations, sizes and booleans.
  */
 #include "conf.h"
+#include "file.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -148,60 +149,24 @@ static char *
 read_value_file(const char *what, const char *path, char *err,
     size_t errlen)
 {
-	struct stat st;
-	char *buf = NULL;
-	size_t got = 0;
-	ssize_t n;
-	int fd;
+	char *buf, why[256];
+	size_t len;
 
-	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	if (fd == -1) {
-		snprintf(err, errlen, "%s cannot open '%s': %s", what, path,
-		    strerror(errno));
+	buf = file_read(path, CONF_MAX_FILE_VALUE, &len, NULL, why,
+	    sizeof(why));
+	if (buf == NULL) {
+		snprintf(err, errlen, "%s '%s': %s", what, path, why);
 		return NULL;
 	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s '%s' is not a regular file", what,
-		    path);
-		goto fail;
-	}
-	if (st.st_size > CONF_MAX_FILE_VALUE) {
-		snprintf(err, errlen, "%s '%s' is larger than 64 KiB", what,
-		    path);
-		goto fail;
-	}
-	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
-		snprintf(err, errlen, "%s out of memory", what);
-		goto fail;
-	}
-	while (got < (size_t)st.st_size) {
-		n = read(fd, buf + got, (size_t)st.st_size - got);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			snprintf(err, errlen, "%s cannot read '%s': %s", what,
-			    path, strerror(errno));
-			goto fail;
-		}
-		if (n == 0)
-			break;
-		got += n;
-	}
-	close(fd);
-	if (memchr(buf, '\0', got) != NULL) {
+	if (memchr(buf, '\0', len) != NULL) {
 		snprintf(err, errlen, "%s '%s' contains a NUL byte", what,
 		    path);
 		free(buf);
 		return NULL;
 	}
-	if (got > 0 && buf[got - 1] == '\n')
-		got--;
-	buf[got] = '\0';
+	if (len > 0 && buf[len - 1] == '\n')
+		buf[--len] = '\0';
 	return buf;
-fail:
-	free(buf);
-	close(fd);
-	return NULL;
 }
 
 /*

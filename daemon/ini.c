@@ -11,6 +11,7 @@
  * sections appended after those of the including file.
  */
 #include "ini.h"
+#include "file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -376,66 +377,6 @@ parse_text(struct ini_loader *l, const char *file, mode_t mode,
 
 /* ---- Files and includes ----------------------------------------------- */
 
-/*
- * Reads a regular file whole.  Returns a malloc'd buffer (NUL-terminated,
- * length in *len) with its stat in *st, or NULL with errno-style text in
- * err.
- */
-static char *
-read_file(const char *path, struct stat *st, size_t *len, char *err,
-    size_t errlen)
-{
-	char *buf = NULL;
-	size_t got = 0;
-	ssize_t n;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	if (fd == -1) {
-		snprintf(err, errlen, "cannot open: %s", strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, st) == -1) {
-		snprintf(err, errlen, "cannot stat: %s", strerror(errno));
-		goto fail;
-	}
-	if (!S_ISREG(st->st_mode)) {
-		snprintf(err, errlen, "not a regular file");
-		goto fail;
-	}
-	if (st->st_size > INI_MAX_FILE) {
-		snprintf(err, errlen, "file too large (%lld bytes; the limit "
-		    "is %d MiB)", (long long)st->st_size,
-		    INI_MAX_FILE / (1024 * 1024));
-		goto fail;
-	}
-	if ((buf = malloc((size_t)st->st_size + 1)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
-	while (got < (size_t)st->st_size) {
-		n = read(fd, buf + got, (size_t)st->st_size - got);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			snprintf(err, errlen, "cannot read: %s",
-			    strerror(errno));
-			goto fail;
-		}
-		if (n == 0)
-			break;  /* shrank while reading: take what is there */
-		got += n;
-	}
-	buf[got] = '\0';
-	*len = got;
-	close(fd);
-	return buf;
-fail:
-	free(buf);
-	close(fd);
-	return NULL;
-}
-
 static int
 has_wildcard(const char *s)
 {
@@ -514,7 +455,7 @@ ini_load_file(struct ini_loader *l, const char *path, int depth)
 	size_t len;
 	char err[256], *buf;
 
-	buf = read_file(path, &st, &len, err, sizeof(err));
+	buf = file_read(path, INI_MAX_FILE, &len, &st, err, sizeof(err));
 	if (buf == NULL) {
 		if (inc != NULL)
 			diag_add(l->d, inc->file, inc->line,

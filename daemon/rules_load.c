@@ -21,6 +21,7 @@
  *                                       (on_breach defaults to notify)
  */
 #include "rules.h"
+#include "file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -815,52 +816,16 @@ done:
 struct rules *
 rules_load(const char *path, struct diag *d)
 {
-	struct rules *r = NULL;
-	struct stat st;
-	char *buf = NULL;
-	size_t got = 0;
-	ssize_t n;
-	int fd;
+	struct rules *r;
+	char *buf, err[256];
+	size_t len;
 
-	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	if (fd == -1) {
-		diag_add(d, path, 0, "cannot open: %s", strerror(errno));
+	if ((buf = file_read(path, RULES_MAX_FILE, &len, NULL, err,
+	    sizeof(err))) == NULL) {
+		diag_add(d, path, 0, "%s", err);
 		return NULL;
 	}
-	if (fstat(fd, &st) == -1) {
-		diag_add(d, path, 0, "cannot stat: %s", strerror(errno));
-		goto done;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		diag_add(d, path, 0, "not a regular file");
-		goto done;
-	}
-	if (st.st_size > RULES_MAX_FILE) {
-		diag_add(d, path, 0, "file too large (%lld bytes; the limit is "
-		    "%d MiB)", (long long)st.st_size,
-		    RULES_MAX_FILE / (1024 * 1024));
-		goto done;
-	}
-	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
-		diag_add(d, path, 0, "out of memory");
-		goto done;
-	}
-	while (got < (size_t)st.st_size) {
-		n = read(fd, buf + got, (size_t)st.st_size - got);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			diag_add(d, path, 0, "cannot read: %s",
-			    strerror(errno));
-			goto done;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	r = rules_parse_buffer(path, buf, got, d);
-done:
+	r = rules_parse_buffer(path, buf, len, d);
 	free(buf);
-	close(fd);
 	return r;
 }

@@ -627,20 +627,20 @@ test_resolve_file(void **state)
 	free(v);
 	snprintf(raw, sizeof(raw), "file:%s", write_tmp("big", big, 65537));
 	assert_null(conf_resolve_value(raw, &inl, err, sizeof(err)));
-	snprintf(expect, sizeof(expect), "file: '%s/big' is larger than 64 "
-	    "KiB", tmpdir);
+	snprintf(expect, sizeof(expect), "file: '%s/big': file too large "
+	    "(65537 bytes; the limit is 64 KiB)", tmpdir);
 	assert_string_equal(err, expect);
 	free(big);
 
 	snprintf(raw, sizeof(raw), "file:%s/nope", tmpdir);
 	assert_null(conf_resolve_value(raw, &inl, err, sizeof(err)));
-	snprintf(expect, sizeof(expect), "file: cannot open '%s/nope': No "
+	snprintf(expect, sizeof(expect), "file: '%s/nope': cannot open: No "
 	    "such file or directory", tmpdir);
 	assert_string_equal(err, expect);
 
 	snprintf(raw, sizeof(raw), "file:%s", tmpdir);
 	assert_null(conf_resolve_value(raw, &inl, err, sizeof(err)));
-	snprintf(expect, sizeof(expect), "file: '%s' is not a regular file",
+	snprintf(expect, sizeof(expect), "file: '%s': not a regular file",
 	    tmpdir);
 	assert_string_equal(err, expect);
 
@@ -694,8 +694,8 @@ test_resolve_credential(void **state)
 	    sizeof(err)));
 	assert_null(conf_resolve_value("credential:gone", &inl, err,
 	    sizeof(err)));
-	snprintf(expect, sizeof(expect), "credential: cannot open "
-	    "'%s/gone': No such file or directory", tmpdir);
+	snprintf(expect, sizeof(expect), "credential: '%s/gone': cannot "
+	    "open: No such file or directory", tmpdir);
 	assert_string_equal(err, expect);
 
 	/* Through conf_apply, into a secret in a world-readable file. */
