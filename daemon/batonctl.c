@@ -37,6 +37,14 @@ usage(FILE *fp)
 	    "                     STREAM: events decisions handoffs feedback "
 	    "dlq\n"
 	    "                     (default: all five)\n"
+	    "  lead EMAIL [--json]\n"
+	    "                     one lead: stage, score and why, ids, "
+	    "history\n"
+	    "  stats [--since DUR] [--json]\n"
+	    "                     the funnel since DUR (default 30d): "
+	    "counts,\n"
+	    "                     conversion rates, MQL to acceptance, "
+	    "SLA breaches\n"
 	    "  check              check the configuration; print each problem "
 	    "as\n"
 	    "                     FILE:LINE: message and exit 1\n"
@@ -146,6 +154,8 @@ static const struct {
 	int (*fn)(const char *path, int argc, char **argv);
 } verbs[] = {
 	{ "tail", ctl_tail },
+	{ "lead", ctl_lead },
+	{ "stats", ctl_stats },
 	{ "check", ctl_check },
 	{ NULL, NULL },
 };

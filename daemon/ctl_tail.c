@@ -26,9 +26,10 @@
  * {"stream": ..., "entry_id": ..., every field as a string, "data" parsed
  * as JSON}.
  *
- * It runs redis.c on its own libevent loop, like the daemon: nothing here
- * needs a second Redis client.  A Redis that does not answer within the
- * connect timeout is an error (exit 1).
+ * It runs redis.c on its own libevent loop, like the daemon (a
+ * ctl_session, ctl_util.c): nothing here needs a second Redis client.  A
+ * Redis that does not answer within the connect timeout is an error
+ * (exit 1).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -98,8 +99,7 @@ enum tail_phase {
 };
 
 struct tail {
-	struct event_base *base;
-	struct redis *r;
+	struct ctl_session sess;        /* loop, Redis, signals */
 	struct tstream s[TAIL_NSTREAMS];
 	int ns;
 	bool follow, json, since;
@@ -109,12 +109,9 @@ struct tail {
 	long n;                         /* -n */
 	char since_start[TAIL_ID_MAX];  /* XRANGE start: "ms-0" or "(id" */
 	char since_last[TAIL_ID_MAX];   /* XREAD start when nothing read */
-	int64_t connect_timeout_ms, command_timeout_ms;
 	enum tail_phase phase;
 	bool waiting_up;                /* follow: resume when up */
 	int pending;                    /* last-N pages in flight */
-	int rc;                         /* exit status */
-	char where[300];                /* Redis, for messages */
 };
 
 static void tail_merge(struct tail *t);
@@ -157,24 +154,6 @@ vec_clear(struct entry_vec *v)
 	memset(v, 0, sizeof(*v));
 }
 
-/* Parses "ms-seq".  Returns 0 or -1. */
-static int
-parse_id(const char *s, uint64_t *ms, uint64_t *seq)
-{
-	char *end;
-
-	if (!isdigit((unsigned char)*s))
-		return -1;
-	errno = 0;
-	*ms = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '-' || !isdigit((unsigned char)end[1]))
-		return -1;
-	*seq = strtoull(end + 1, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return -1;
-	return 0;
-}
-
 static int
 entry_cmp(const void *a_, const void *b_)
 {
@@ -191,9 +170,7 @@ entry_cmp(const void *a_, const void *b_)
 static const char *
 field(const struct entry *e, const char *name)
 {
-	const char *v = json_string_value(json_object_get(e->fields, name));
-
-	return v != NULL && *v != '\0' ? v : NULL;
+	return ctl_field(e->fields, name);
 }
 
 static const char *
@@ -227,25 +204,13 @@ entry_from_reply(struct tail *t, int stream, const redisReply *r, bool *bad)
 		return NULL;            /* a deleted entry: nothing to show */
 	if ((e = calloc(1, sizeof(*e))) == NULL ||
 	    (e->id = strdup(r->element[0]->str)) == NULL ||
-	    (e->fields = json_object()) == NULL ||
-	    parse_id(e->id, &e->ms, &e->seq) == -1) {
+	    (e->fields = ctl_entry_fields(f)) == NULL ||
+	    ctl_parse_id(e->id, &e->ms, &e->seq) == -1) {
 		*bad = true;
 		entry_free(e);
 		return NULL;
 	}
 	e->stream = stream;
-	for (size_t i = 0; i + 1 < f->elements; i += 2) {
-		const redisReply *k = f->element[i], *val = f->element[i + 1];
-		json_t *js;
-
-		if (k->type != REDIS_REPLY_STRING ||
-		    val->type != REDIS_REPLY_STRING)
-			continue;
-		js = json_stringn(val->str, val->len);
-		if (js == NULL)         /* not UTF-8: keep the bytes */
-			js = json_stringn_nocheck(val->str, val->len);
-		json_object_set_new(e->fields, k->str, js);
-	}
 	if (t->has_lead && ((v = field(e, "lead")) == NULL ||
 	    strcmp(v, t->lead) != 0))
 		goto skip;
@@ -266,8 +231,7 @@ tail_finish(struct tail *t, int rc)
 	if (t->phase == T_DONE)
 		return;
 	t->phase = T_DONE;
-	t->rc = rc;
-	event_base_loopbreak(t->base);
+	ctl_session_finish(&t->sess, rc);
 }
 
 static void
@@ -280,12 +244,10 @@ tail_fail(struct tail *t, const char *fmt, ...)
 
 	if (t->phase == T_DONE)
 		return;
-	fputs("batonctl tail: ", stderr);
+	t->phase = T_DONE;
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	ctl_session_vfail(&t->sess, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
-	tail_finish(t, 1);
 }
 
 /* data, re-encoded compactly when it is JSON; NULL when absent. */
@@ -352,7 +314,7 @@ print_entry(struct tail *t, const struct entry *e)
 static void
 tail_flush(struct tail *t)
 {
-	if (fflush(stdout) == 0 && !ferror(stdout))
+	if (ctl_flush() == 0)
 		return;
 	if (errno == EPIPE)
 		tail_finish(t, 0);
@@ -374,9 +336,9 @@ xread_reply(struct redisReply *reply, void *arg)
 	if (reply == NULL) {
 		/* redis.c logged why; it reconnects on its own. */
 		fprintf(stderr, "batonctl tail: lost the connection to Redis "
-		    "at %s; waiting for it to come back\n", t->where);
+		    "at %s; waiting for it to come back\n", t->sess.where);
 		t->waiting_up = true;
-		if (redis_is_up(t->r))
+		if (redis_is_up(t->sess.r))
 			tail_xread(t);
 		return;
 	}
@@ -443,7 +405,7 @@ tail_xread(struct tail *t)
 		argv[argc++] = t->s[i].key;
 	for (int i = 0; i < t->ns; i++)
 		argv[argc++] = t->s[i].last;
-	if (redis_command_argv(t->r, TAIL_BLOCK_MS + t->command_timeout_ms,
+	if (redis_command_argv(t->sess.r, TAIL_BLOCK_MS + t->sess.command_timeout_ms,
 	    xread_reply, t, argc, argv, NULL) == -1)
 		t->waiting_up = true;   /* down: resume from state_cb */
 }
@@ -511,7 +473,7 @@ page_reply(struct redisReply *reply, void *arg)
 	if (t->phase != T_INITIAL)
 		return;
 	if (reply == NULL) {
-		tail_fail(t, "lost the connection to Redis at %s", t->where);
+		tail_fail(t, "lost the connection to Redis at %s", t->sess.where);
 		return;
 	}
 	if (reply->type == REDIS_REPLY_ERROR) {
@@ -591,9 +553,9 @@ fetch_page(struct tstream *s)
 	argv[4] = "COUNT";
 	argv[5] = count;
 	s->fetching = true;
-	if (redis_command_argv(t->r, 0, page_reply, s, 6, argv, NULL) == -1) {
+	if (redis_command_argv(t->sess.r, 0, page_reply, s, 6, argv, NULL) == -1) {
 		s->fetching = false;
-		tail_fail(t, "lost the connection to Redis at %s", t->where);
+		tail_fail(t, "lost the connection to Redis at %s", t->sess.where);
 	}
 }
 
@@ -681,27 +643,6 @@ tail_state(bool up, void *arg)
 	}
 }
 
-static void
-tail_connect_timeout(evutil_socket_t fd, short what, void *arg)
-{
-	struct tail *t = arg;
-
-	(void)fd;
-	(void)what;
-	if (t->phase != T_CONNECTING)
-		return;
-	tail_fail(t, "cannot reach Redis at %s within %lld ms", t->where,
-	    (long long)t->connect_timeout_ms);
-}
-
-static void
-tail_signal(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	tail_finish(arg, 0);
-}
-
 /* ---- arguments -------------------------------------------------------- */
 
 static void
@@ -730,21 +671,18 @@ static int
 parse_since(struct tail *t, const char *arg)
 {
 	uint64_t ms, seq;
-	int64_t dur, from;
+	int64_t from;
 
 	if (strchr(arg, '-') != NULL) {
-		if (parse_id(arg, &ms, &seq) == -1 ||
+		if (ctl_parse_id(arg, &ms, &seq) == -1 ||
 		    strlen(arg) >= TAIL_ID_MAX - 1)
 			return -1;
 		snprintf(t->since_start, sizeof(t->since_start), "(%s", arg);
 		snprintf(t->since_last, sizeof(t->since_last), "%s", arg);
 		return 0;
 	}
-	if (conf_parse_duration(arg, &dur) == -1 || dur < 0)
+	if (ctl_since_ms(arg, timestamp_now_ms(), &from) == -1)
 		return -1;
-	from = timestamp_now_ms() - dur;
-	if (from < 0)
-		from = 0;
 	snprintf(t->since_start, sizeof(t->since_start), "%lld-0",
 	    (long long)from);
 	/* XREAD is exclusive: just before from-0. */
@@ -855,78 +793,30 @@ int
 ctl_tail(const char *config_path, int argc, char **argv)
 {
 	struct tail t;
-	struct redis_conf rc;
-	struct redis_opts o;
-	struct event *sigint = NULL, *sigterm = NULL, *cto = NULL;
-	struct timeval tv;
-	const char *prefix;
-	char err[256];
 	int status;
 
 	memset(&t, 0, sizeof(t));
 	if ((status = tail_args(&t, &config_path, argc, argv)) != -1)
 		return status;
-	if (ctl_redis_conf(config_path, &rc) == -1)
-		return 1;
-	if (redis_opts_from_conf(&rc, &o, err, sizeof(err)) == -1) {
-		fprintf(stderr, "batonctl: %s: %s\n", config_path, err);
-		ctl_redis_conf_release(&rc);
-		return 1;
-	}
-	prefix = rc.prefix != NULL ? rc.prefix : "baton";
-	t.rc = 1;
-	t.connect_timeout_ms = o.connect_timeout_ms;
-	t.command_timeout_ms = o.command_timeout_ms;
-	if (o.unix_path != NULL)
-		snprintf(t.where, sizeof(t.where), "%s", o.unix_path);
-	else if (strchr(o.host, ':') != NULL)
-		snprintf(t.where, sizeof(t.where), "[%s]:%d", o.host, o.port);
-	else
-		snprintf(t.where, sizeof(t.where), "%s:%d", o.host, o.port);
+	if (ctl_session_open(&t.sess, config_path, "tail", tail_state, &t) ==
+	    -1)
+		goto out;
+	t.sess.signal_rc = 0;           /* interrupting a tail is its end */
 	for (int i = 0; i < t.ns; i++) {
 		t.s[i].t = &t;
-		if ((t.s[i].key = stream_key(prefix, t.s[i].name)) == NULL) {
+		if ((t.s[i].key = stream_key(t.sess.prefix, t.s[i].name)) ==
+		    NULL) {
 			fprintf(stderr, "batonctl: out of memory\n");
 			goto out;
 		}
 	}
-	if ((t.base = event_base_new()) == NULL) {
-		fprintf(stderr, "batonctl: cannot create the event loop\n");
-		goto out;
-	}
-	sigint = evsignal_new(t.base, SIGINT, tail_signal, &t);
-	sigterm = evsignal_new(t.base, SIGTERM, tail_signal, &t);
-	cto = evtimer_new(t.base, tail_connect_timeout, &t);
-	if (sigint == NULL || sigterm == NULL || cto == NULL) {
-		fprintf(stderr, "batonctl: cannot create events\n");
-		goto out;
-	}
-	evsignal_add(sigint, NULL);
-	evsignal_add(sigterm, NULL);
-	tv.tv_sec = t.connect_timeout_ms / 1000;
-	tv.tv_usec = (t.connect_timeout_ms % 1000) * 1000;
-	evtimer_add(cto, &tv);
-	if ((t.r = redis_new(t.base, &o, "tail", tail_state, &t)) == NULL) {
-		fprintf(stderr, "batonctl: out of memory\n");
-		goto out;
-	}
-	event_base_loop(t.base, 0);
+	status = ctl_session_run(&t.sess);
 out:
 	t.phase = T_DONE;               /* callbacks run by redis_free: quiet */
-	redis_free(t.r);
+	ctl_session_close(&t.sess);
 	for (int i = 0; i < t.ns; i++) {
 		vec_clear(&t.s[i].q);
 		free(t.s[i].key);
 	}
-	if (sigint != NULL)
-		event_free(sigint);
-	if (sigterm != NULL)
-		event_free(sigterm);
-	if (cto != NULL)
-		event_free(cto);
-	if (t.base != NULL)
-		event_base_free(t.base);
-	redis_opts_clear(&o);
-	ctl_redis_conf_release(&rc);
-	return t.rc;
+	return status == -1 ? 1 : status;
 }
