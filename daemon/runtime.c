@@ -26,6 +26,7 @@
 #include "http.h"
 #include "metrics.h"
 #include "redis.h"
+#include "rules_worker.h"
 
 #define BEAT_INTERVAL_MS 1000
 #define BEAT_STALE_MS    5000
@@ -76,11 +77,12 @@ redis_fingerprint(const struct redis_conf *rc)
 {
 	char *s = NULL;
 
-	if (asprintf(&s, "%s\n%s\n%s\n%lld\n%lld\n%lld", rc->url,
+	if (asprintf(&s, "%s\n%s\n%s\n%lld\n%lld\n%lld\n%s\n%lld", rc->url,
 	    rc->username ? rc->username : "", rc->password ? rc->password : "",
 	    (long long)rc->connect_timeout_ms,
 	    (long long)rc->command_timeout_ms,
-	    (long long)rc->reconnect_max_ms) < 0)
+	    (long long)rc->reconnect_max_ms, rc->prefix,
+	    rc->stream_maxlen) < 0)
 		return NULL;
 	return s;
 }
@@ -112,6 +114,54 @@ redis_open(struct runtime *rt, const struct redis_conf *rc)
 	r = redis_new(rt->base, &o, "intake", redis_state, rt);
 	redis_opts_clear(&o);
 	return r;
+}
+
+/* The rules worker for conf on connections of its own, already given
+ * conf's rules; NULL having logged why. */
+static struct rules_worker *
+worker_open(struct runtime *rt, const struct config *conf)
+{
+	struct rules_worker *w;
+	struct redis_opts o;
+	char err[256];
+
+	memset(&o, 0, sizeof(o));
+	if (redis_opts_from_conf(&conf->redis, &o, err, sizeof(err)) == -1) {
+		log_warnx("redis: %s", err);
+		return NULL;
+	}
+	w = rules_worker_new(rt->base, &o, conf->redis.prefix,
+	    conf->redis.stream_maxlen, NULL);
+	redis_opts_clear(&o);
+	if (w == NULL)
+		log_warnx("rules worker: out of memory");
+	else
+		rules_worker_set_rules(w, conf->rules);
+	return w;
+}
+
+/* A replaced worker has finished what it had sent. */
+static void
+worker_retired(void *arg)
+{
+	rules_worker_free(arg);
+}
+
+/* Leaves the loop once nothing waits: requests on Redis, the worker. */
+static void
+maybe_exit(struct runtime *rt)
+{
+	if (rt->stopping && rt->inflight == 0 && !rt->worker_running)
+		event_base_loopexit(rt->base, NULL);
+}
+
+static void
+worker_stopped(void *arg)
+{
+	struct runtime *rt = arg;
+
+	rt->worker_running = false;
+	maybe_exit(rt);
 }
 
 static double
@@ -198,8 +248,13 @@ runtime_init(struct runtime *rt, const char *conf_path)
 	if ((rt->batcher = stream_batcher_new(rt->base, 0)) == NULL)
 		goto fail;
 	rt->redis_fingerprint = redis_fingerprint(&conf->redis);
-	if ((rt->redis = redis_open(rt, &conf->redis)) == NULL)
+	if ((rt->redis = redis_open(rt, &conf->redis)) == NULL ||
+	    (rt->worker = worker_open(rt, conf)) == NULL)
 		goto fail;
+	rt->worker_running = true;
+	if (conf->rules == NULL)
+		log_notice("no rules = in [daemon]: events are stored, and wait "
+		    "in the rules group until a reload brings rules");
 	rt->http = http_server_new(rt, conf->daemon.listen,
 	    conf->daemon.max_body, conf->daemon.request_timeout_ms);
 	if (rt->http == NULL)
@@ -241,6 +296,8 @@ runtime_free(struct runtime *rt)
 	    &rt->ev_drain, &rt->ev_beat };
 
 	/* Pending appends answer 503 before the listener goes away. */
+	rules_worker_free(rt->worker);
+	rt->worker = NULL;
 	stream_batcher_free(rt->batcher);
 	rt->batcher = NULL;
 	redis_free(rt->redis);
@@ -270,6 +327,7 @@ runtime_reload(struct runtime *rt)
 	struct config *next;
 	struct http_server *http = NULL;
 	struct redis *redis = NULL;
+	struct rules_worker *worker = NULL;
 	char *fp;
 
 	if (rt->stopping)
@@ -296,9 +354,11 @@ runtime_reload(struct runtime *rt)
 	fp = redis_fingerprint(&next->redis);
 	if (fp == NULL || rt->redis_fingerprint == NULL ||
 	    strcmp(fp, rt->redis_fingerprint) != 0) {
-		if ((redis = redis_open(rt, &next->redis)) == NULL) {
+		if ((redis = redis_open(rt, &next->redis)) == NULL ||
+		    (worker = worker_open(rt, next)) == NULL) {
 			log_warnx("reload refused: bad [redis] settings; the "
 			    "running configuration stays");
+			redis_free(redis);
 			http_server_free(http);
 			config_unref(next);
 			free(fp);
@@ -316,7 +376,13 @@ runtime_reload(struct runtime *rt)
 		stream_batcher_flush(rt->batcher);
 		redis_free(rt->redis);
 		rt->redis = redis;
-	}
+		/* The old worker computes nothing more (its rules go with the
+		 * old config) and is freed once its commits are answered. */
+		rules_worker_set_rules(rt->worker, NULL);
+		rules_worker_stop(rt->worker, worker_retired, rt->worker);
+		rt->worker = worker;
+	} else
+		rules_worker_set_rules(rt->worker, next->rules);
 	free(rt->redis_fingerprint);
 	rt->redis_fingerprint = fp;
 	config_unref(rt->conf);
@@ -336,11 +402,14 @@ runtime_shutdown(struct runtime *rt)
 		return;
 	rt->stopping = true;
 	http_server_stop_accepting(rt->http);
-	if (rt->inflight == 0) {
+	if (rt->worker_running)
+		rules_worker_stop(rt->worker, worker_stopped, rt);
+	if (rt->inflight == 0 && !rt->worker_running) {
 		event_base_loopexit(rt->base, NULL);
 		return;
 	}
-	log_info("shutdown: waiting for %zu request(s)", rt->inflight);
+	log_info("shutdown: waiting for %zu request(s) and the rules worker",
+	    rt->inflight);
 	tv = ms_to_tv(rt->conf->daemon.shutdown_timeout_ms);
 	rt->ev_drain = evtimer_new(rt->base, on_drain_timeout, rt);
 	if (rt->ev_drain == NULL || evtimer_add(rt->ev_drain, &tv) == -1)
@@ -352,8 +421,7 @@ runtime_request_done(struct runtime *rt)
 {
 	if (rt->inflight > 0)
 		rt->inflight--;
-	if (rt->stopping && rt->inflight == 0)
-		event_base_loopexit(rt->base, NULL);
+	maybe_exit(rt);
 }
 
 bool
@@ -367,6 +435,8 @@ runtime_healthy(const struct runtime *rt, const char **why)
 		*why = "redis unreachable";
 		return false;
 	}
+	if (rt->worker != NULL && !rules_worker_healthy(rt->worker, why))
+		return false;
 	if (monotonic_ms() - rt->last_beat_ms > BEAT_STALE_MS) {
 		*why = "event loop stalled";
 		return false;

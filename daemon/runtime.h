@@ -17,6 +17,7 @@ struct event_base;
 struct http_server;
 struct metric_series;
 struct redis;
+struct rules_worker;
 
 struct runtime {
 	struct event_base *base;
@@ -24,6 +25,8 @@ struct runtime {
 	struct config *conf;            /* current; one reference */
 	struct redis *redis;            /* intake writes */
 	struct stream_batcher *batcher; /* group commit of intake appends */
+	struct rules_worker *worker;    /* applies rules.conf to events */
+	bool worker_running;            /* not yet stopped (shutdown) */
 	char *redis_fingerprint;        /* what redis was built from */
 	struct http_server *http;
 	struct event *ev_term, *ev_int, *ev_hup;
