@@ -67,6 +67,61 @@
  *                SLA breach with on_breach recycle (reason "sla")
  *   disqualified [stage disqualified] when it holds (for instance
  *                sales.reason ~ "spam|competitor")
+ *
+ * Decisions the list above leaves open (lead.c and lead_apply.c):
+ *   - The hash also gets `score` (fit + engagement as of engagement_at),
+ *     derived and ignored by lead_from_fields(), for readers of the hash.
+ *   - Acceptance is a lead.status of working, qualified or converted on a
+ *     lead at mql or beyond in its current episode whose accepted_at is
+ *     unset; it writes feedback.accepted and removes the timers of every
+ *     [sla] whose `after` is mql.  unqualified is a rejection, not an
+ *     acceptance: feedback.rejected, then recycled (or disqualified when
+ *     that holds); it is not applied to a customer or a lead already
+ *     recycled or disqualified.  Without [stage sal], sal is reached by an
+ *     accepted lead only, so sales working a lead never handed off moves
+ *     nothing (qualified still reaches sql by [stage sql]).
+ *   - converted counts as acceptance only: the opportunity comes with its
+ *     deal.stage event, so no opportunity is counted twice.
+ *   - feedback.opportunity / won / lost are written when a deal.stage
+ *     event changes the deal's stage or outcome (absent = open), not for
+ *     an amount-only update.  A lost deal recycles the lead and ends the
+ *     episode's sales state: deal.* and sales.status/reason are removed,
+ *     so `deal.stage != ""` or `sales.status == "qualified"` cannot move
+ *     the recycled lead straight back to sql.  customer is never recycled.
+ *   - feedback.sql is written whenever a move reaches sql or beyond from
+ *     below sql (a deal that jumps mql -> opportunity is also an SQL).
+ *   - Forward moves: the highest stage above the current one that is
+ *     reached, in one lead.stage entry (a lead may skip stages; one
+ *     skipping mql gets no handoff).  A recycled lead moves forward as if
+ *     it were at `lead` but keeps `recycled` until it moves; the event that
+ *     recycles moves nothing further.  Leaving a stage removes the timers
+ *     of the SLAs that run after it; entering one adds them.
+ *   - Scoring: lead.scored is written when this event changes the score
+ *     beyond what decay alone did: old is the previous score decayed to
+ *     the evaluation time.  Contributions of the current score: fit ones
+ *     replaced on every event (a rule that keeps holding keeps its event
+ *     and time), engagement ones appended, only the last
+ *     LEAD_CONTRIBS_ENGAGEMENT_MAX kept (the score itself is fit +
+ *     engagement, whatever the list holds).  A recycle resets engagement
+ *     to 0, clears caps and engagement contributions.
+ *   - Decay and order: engagement is stored as a value at engagement_at.
+ *     An event at t >= engagement_at decays it to t and adds its points;
+ *     a late event (t < engagement_at) adds its points decayed from t to
+ *     engagement_at.  Either way engagement at any time T is the sum of
+ *     points_i * keep^((T - t_i) / period), so arrival order does not
+ *     change the total (caps aside, which look at earlier awards only).
+ *   - Attributes: company_size is a JSON number when its text is a number
+ *     ([+-]digits[.digits]), every other attribute a string; null, object
+ *     and array values of an upsert are ignored (never clear a field);
+ *     email defaults to the lead key.
+ *   - Calls: fx must be zeroed before its first use (every call clears
+ *     it first).  A -1 for a malformed event or argument leaves l as it
+ *     was; a -1 for lack of memory may leave l partly updated (re-read the
+ *     hash).
+ *   - Range: fit and engagement beyond +-LEAD_POINTS_MAX, times outside
+ *     [0, year 10000) and episodes beyond LEAD_POINTS_MAX are refused by
+ *     lead_from_fields() and clamped or refused by the apply functions, so
+ *     every value written reads back.
  */
 #ifndef BATON_LEAD_H
 #define BATON_LEAD_H
@@ -82,6 +137,12 @@
 #include "rules.h"
 
 #define LEAD_HISTORY_MAX 500
+/* Engagement contributions kept in [contribs] (the newest). */
+#define LEAD_CONTRIBS_ENGAGEMENT_MAX 50
+/* Largest magnitude of fit, engagement and mql_episode. */
+#define LEAD_POINTS_MAX 1e15
+/* Times are ms in [0, LEAD_TIME_END): 10000-01-01T00:00:00Z. */
+#define LEAD_TIME_END INT64_C(253402300800000)
 
 /* Stages beyond the forward ladder of enum rules_stage. */
 #define LEAD_STAGE_RECYCLED     (RULES_NSTAGES + 0)
@@ -231,5 +292,53 @@ int lead_apply_breach(const struct rules *r, struct rules_eval *ev,
     struct lead *l, const struct rules_sla *sla, long long episode,
     const char *timer_id, int64_t now_ms, struct lead_effects *fx,
     char *err, size_t errlen);
+
+/* ---- Additions: the hash as a whole, and [stage disqualified] --------- */
+
+/* A lead's hash fields, sorted by name (owned strings). */
+struct lead_fields {
+	char **fields, **values;
+	size_t n;
+};
+
+/*
+ * Every hash field of l (except seq and ver, which the worker owns),
+ * sorted by name: what lead_from_fields() reads back into an equal lead.
+ * Returns 0, or -1 when out of memory (out cleared).  Free with
+ * lead_fields_clear(), which accepts a zeroed or half-built struct.
+ */
+int lead_to_fields(const struct lead *l, struct lead_fields *out);
+void lead_fields_clear(struct lead_fields *f);
+
+/*
+ * Interim, until rules.h has a [stage disqualified] section (rules_load()
+ * accepts the seven ladder stages only): returns the definition of
+ * disqualified for r, or NULL.  NULL by default (no lead is ever
+ * disqualified); tests set it.  When struct rules grows the section,
+ * lead_apply.c reads it from there and this goes away.
+ */
+extern const struct rules_stage_def *(*lead_disqualified_def)(
+    const struct rules *r);
+
+/* ---- Internal: shared by lead.c and lead_apply.c ---------------------- */
+
+/* x as a JSON integer when it is whole and within 2^53, else a real
+ * (-0 becomes 0).  New reference, NULL when out of memory. */
+json_t *lead_json_number(double x);
+/* The text a JSON string, number or boolean is stored as in the hash
+ * (malloc'd), or NULL for other values (or out of memory). */
+char *lead_scalar_text(const json_t *v);
+/* Whether name is an attribute field: a canonical attribute or
+ * custom.NAME with a non-empty NAME. */
+bool lead_attr_field(const char *name);
+/* The value attribute field takes for text, as lead_from_fields() reads
+ * it (company_size numeric: a number; else a string).  New reference, NULL
+ * when text is not UTF-8 or out of memory. */
+json_t *lead_attr_value(const char *field, const char *text);
+/* lead_to_fields(), leaving out caps and contribs unless with_json (the
+ * apply functions compare those as JSON and print them only when they
+ * changed). */
+int lead_fields_build(const struct lead *l, struct lead_fields *out,
+    bool with_json);
 
 #endif
