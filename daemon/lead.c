@@ -33,9 +33,6 @@ static const char *const sales_names[] = { "status", "reason", "owner",
 static const char *const deal_names[] = { "stage", "amount", "currency",
     "outcome", NULL };
 
-const struct rules_stage_def *(*lead_disqualified_def)(
-    const struct rules *r) = NULL;
-
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
     BATON_PRINTF(3, 4);
 

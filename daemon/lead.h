@@ -293,7 +293,7 @@ int lead_apply_breach(const struct rules *r, struct rules_eval *ev,
     const char *timer_id, int64_t now_ms, struct lead_effects *fx,
     char *err, size_t errlen);
 
-/* ---- Additions: the hash as a whole, and [stage disqualified] --------- */
+/* ---- The hash as a whole ------------------------------------------------- */
 
 /* A lead's hash fields, sorted by name (owned strings). */
 struct lead_fields {
@@ -310,15 +310,6 @@ struct lead_fields {
 int lead_to_fields(const struct lead *l, struct lead_fields *out);
 void lead_fields_clear(struct lead_fields *f);
 
-/*
- * Interim, until rules.h has a [stage disqualified] section (rules_load()
- * accepts the seven ladder stages only): returns the definition of
- * disqualified for r, or NULL.  NULL by default (no lead is ever
- * disqualified); tests set it.  When struct rules grows the section,
- * lead_apply.c reads it from there and this goes away.
- */
-extern const struct rules_stage_def *(*lead_disqualified_def)(
-    const struct rules *r);
 
 /* ---- Internal: shared by lead.c and lead_apply.c ---------------------- */
 

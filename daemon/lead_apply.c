@@ -954,8 +954,7 @@ static void
 lifecycle(struct apply *a)
 {
 	struct lead *l = a->l;
-	const struct rules_stage_def *disq = lead_disqualified_def != NULL ?
-	    lead_disqualified_def(a->r) : NULL;
+	const struct rules_stage_def *disq = &a->r->disqualified;
 	bool reject = false, lost = false;
 	char why[512];
 
@@ -984,7 +983,7 @@ lifecycle(struct apply *a)
 		} else
 			feedback(a, "feedback.opportunity", NULL);
 	}
-	if (disq != NULL && disq->defined && disq->when != NULL) {
+	if (disq->defined && disq->when != NULL) {
 		lead_slot_values(a->r, l, NULL, a->vals);
 		if (rules_expr_eval(disq->when, a->ev, a->vals)) {
 			def_why(disq, why, sizeof(why));

@@ -200,6 +200,8 @@ struct rules {
 	int64_t decay_period_ms;
 	int decay_line;
 	struct rules_stage_def stages[RULES_NSTAGES];
+	struct rules_stage_def disqualified;    /* [stage disqualified]: a
+	                                           final stage off the ladder */
 	struct rules_sla *slas;         /* in file order */
 	size_t nslas;
 	struct rules_slot *slots;       /* index = slot number */

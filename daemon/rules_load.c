@@ -27,6 +27,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -36,7 +37,8 @@
 
 #define RULES_MAX_FILE          (8 * 1024 * 1024)
 #define RULES_MAX_POINTS        1000000
-#define STAGE_LIST "subscriber, lead, mql, sal, sql, opportunity, customer"
+#define LADDER_LIST "subscriber, lead, mql, sal, sql, opportunity, customer"
+#define STAGE_LIST LADDER_LIST ", disqualified"
 #define DURATION_HINT "write 500ms, 30s, 5m, 24h or 7d"
 
 /* State of one rules_parse_buffer() call. */
@@ -48,7 +50,8 @@ struct loader {
 	size_t *lines;                  /* offset where line i + 1 starts */
 	size_t nlines;
 	const struct ini_section *score;        /* the first [score] */
-	const struct ini_section *stage_sec[RULES_NSTAGES];
+	const struct ini_section *stage_sec[RULES_NSTAGES + 1];   /* the last:
+	                                           disqualified */
 };
 
 /* ---- The struct rules --------------------------------------------------- */
@@ -92,6 +95,7 @@ rules_free(struct rules *r)
 	free(r->rules);
 	for (int i = 0; i < RULES_NSTAGES; i++)
 		free(r->stages[i].text);
+	free(r->disqualified.text);
 	for (size_t i = 0; i < r->nslas; i++)
 		free(r->slas[i].name);
 	free(r->slas);
@@ -587,7 +591,9 @@ load_stage(struct loader *L, const struct ini_section *s)
 		    "stage: one of %s", STAGE_LIST);
 		return;
 	}
-	if ((st = rules_stage_parse(s->name, strlen(s->name))) < 0) {
+	if (strcasecmp(s->name, "disqualified") == 0)
+		st = RULES_NSTAGES;
+	else if ((st = rules_stage_parse(s->name, strlen(s->name))) < 0) {
 		diag_add(L->d, s->file, s->line, "unknown stage '%s' in %s "
 		    "(valid stages: %s)", s->name, sec_name(s, sn, sizeof(sn)),
 		    STAGE_LIST);
@@ -600,7 +606,7 @@ load_stage(struct loader *L, const struct ini_section *s)
 		return;
 	}
 	L->stage_sec[st] = s;
-	def = &L->r->stages[st];
+	def = st == RULES_NSTAGES ? &L->r->disqualified : &L->r->stages[st];
 	for (e = s->entries; e != NULL; e = e->next) {
 		if (strcmp(e->key, "when") != 0) {
 			unknown_key(L, s, e, keys);
@@ -718,7 +724,7 @@ load_sla(struct loader *L, const struct ini_section *s)
 			if (sla.after < 0) {
 				diag_add(L->d, e->file, e->line, "unknown "
 				    "stage '%s' in 'after' (valid stages: %s)",
-				    e->value, STAGE_LIST);
+				    e->value, LADDER_LIST);
 				ok = false;
 			}
 		} else if (strcmp(e->key, "within") == 0) {

@@ -110,7 +110,6 @@ teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	lead_disqualified_def = NULL;
 	lead_clear(&f->l);
 	lead_effects_clear(&f->fx);
 	hash_clear(f);
@@ -718,15 +717,6 @@ test_deal_lost_recycles(void **state)
 
 /* ---- Disqualified -------------------------------------------------------- */
 
-static struct rules_stage_def disq_def;
-
-static const struct rules_stage_def *
-disq_for(const struct rules *r)
-{
-	(void)r;
-	return &disq_def;
-}
-
 static void
 test_disqualified(void **state)
 {
@@ -736,15 +726,14 @@ test_disqualified(void **state)
 	char want[512];
 	const char *id;
 
-	memset(&disq_def, 0, sizeof(disq_def));
-	disq_def.when = rules_expr_compile(f->r, RULES_CTX_LEAD, src,
-	    strlen(src), 30, 8, &d);
-	assert_non_null(disq_def.when);
-	disq_def.defined = true;
-	disq_def.text = (char *)src;
-	disq_def.file = "rules.conf";
-	disq_def.line = 30;
-	lead_disqualified_def = disq_for;
+	/* As rules_load() would build [stage disqualified] at line 30. */
+	f->r->disqualified.when = rules_expr_compile(f->r, RULES_CTX_LEAD,
+	    src, strlen(src), 30, 8, &d);
+	assert_non_null(f->r->disqualified.when);
+	f->r->disqualified.defined = true;
+	f->r->disqualified.text = strdup(src);
+	f->r->disqualified.file = "rules.conf";
+	f->r->disqualified.line = 30;
 
 	to_mql(f, "rival@acme.com");
 	id = status(f, "unqualified", "competitor", T0 + 2 * HOUR_MS);
@@ -766,7 +755,7 @@ test_disqualified(void **state)
 	status(f, "qualified", NULL, T0 + 3 * DAY_MS);
 	assert_int_equal(f->l.stage, LEAD_STAGE_DISQUALIFIED);
 	assert_string_equal(entry_list(f), "");
-	lead_disqualified_def = NULL;
+	f->r->disqualified.defined = false;
 }
 
 /* ---- Fields, determinism, errors ----------------------------------------- */

@@ -273,6 +273,20 @@ test_columns(void **state)
 		rules_free(r);
 		diag_clear(&d);
 	}
+	/* [stage disqualified]: off the ladder, compiled like the others */
+	{
+		struct diag d = { 0 };
+		struct rules *r = parse("[stage disqualified]\n"
+		    "when = sales.reason ~ \"spam|competitor\"\n", &d);
+
+		assert_non_null(r);
+		assert_true(r->disqualified.defined);
+		assert_int_equal(r->disqualified.line, 2);
+		assert_string_equal(r->disqualified.text,
+		    "sales.reason ~ \"spam|competitor\"");
+		rules_free(r);
+		diag_clear(&d);
+	}
 	/* CRLF line ends */
 	ERRS("[score]\r\nrule = +20 if fit\r\n",
 	    "rules.conf:2:15: 'fit' cannot be used in a score rule (fit, "
@@ -429,10 +443,11 @@ test_stage_errors(void **state)
 {
 	ERRS("[stage]\nwhen = fit > 1\n", "rules.conf:1: [stage] needs the "
 	    "name of a stage: one of subscriber, lead, mql, sal, sql, "
-	    "opportunity, customer");
+	    "opportunity, customer, disqualified");
 	ERRS("[stage qualified]\nwhen = fit > 1\n", "rules.conf:1: unknown "
 	    "stage 'qualified' in [stage qualified] (valid stages: "
-	    "subscriber, lead, mql, sal, sql, opportunity, customer)");
+	    "subscriber, lead, mql, sal, sql, opportunity, customer, "
+	    "disqualified)");
 	ERRS("[stage mql]\nwhen = fit > 1\n[stage mql]\nwhen = fit > 2\n",
 	    "rules.conf:3: duplicate section [stage mql] (first at "
 	    "rules.conf:1)");
@@ -510,7 +525,8 @@ test_all_problems(void **state)
 	    "the value",
 	    "rules.conf:8:28: unexpected '=' (did you mean '=='?)",
 	    "rules.conf:9: unknown stage 'sqll' in [stage sqll] (valid "
-	    "stages: subscriber, lead, mql, sal, sql, opportunity, customer)",
+	    "stages: subscriber, lead, mql, sal, sql, opportunity, customer, "
+	    "disqualified)",
 	    "rules.conf:11: [sla accept] lacks 'within = DURATION'");
 }
 
