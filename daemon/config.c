@@ -262,6 +262,12 @@ check_daemon(struct config *c, const struct ini_section *sec,
 		free(dc->rules);
 		dc->rules = path;
 	}
+	/* Messages and explanations name the file the short way. */
+	if (dc->rules != NULL && dc->rules[0] != '\0' &&
+	    (path = realpath(dc->rules, NULL)) != NULL) {
+		free(dc->rules);
+		dc->rules = path;
+	}
 }
 
 /* Checks [redis] after its table was applied. */
