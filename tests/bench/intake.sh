@@ -5,7 +5,9 @@
 # Starts a private redis-server (unix socket, no TCP, no persistence), batond
 # with one `[connector bench] type = webhook` on a free loopback port, and
 # bare_responder (libevent's evhttp answering 200, nothing else).  Then:
-#   1. batond's idle RSS, a BENCH_RSS_EVENTS-event run, its RSS again;
+#   1. batond's idle RSS, then after each of three BENCH_RSS_EVENTS-event
+#      runs (the first run warms the allocator; flat afterwards means
+#      nothing grows per event);
 #   2. BENCH_ROUNDS rounds of loadgen, BENCH_SECONDS each, against batond
 #      and the bare responder alternately (BENCH_CONNS keep-alive
 #      connections), after a short warm-up of each;
@@ -180,12 +182,16 @@ echo "  batond 127.0.0.1:$BPORT (pid $BATOND_PID), bare 127.0.0.1:$RPORT," \
     "plain 127.0.0.1:$PPORT"
 
 echo
-echo "== batond's memory around a $RSS_EVENTS-event run"
+echo "== batond's memory: idle VmRSS before and after each of 3 runs of $RSS_EVENTS events"
 RSS0=$(rss_kib "$BATOND_PID")
-run rss "$BPORT" 120 "$RSS_EVENTS"
-sleep 1
+RSSLIST="$RSS0"
+for i in 1 2 3; do
+	run rss "$BPORT" 120 "$RSS_EVENTS"
+	sleep 1
+	RSSLIST="$RSSLIST $(rss_kib "$BATOND_PID")"
+done
 RSS1=$(rss_kib "$BATOND_PID")
-echo "  idle VmRSS: before ${RSS0} KiB, after ${RSS1} KiB"
+echo "  idle VmRSS (KiB): $RSSLIST (before, then after each run)"
 : >"$TMP/results"
 
 echo
@@ -216,7 +222,7 @@ END {
 		printf "  ratio batond/bare: %.2f   (bare: the same loop settings as batond)\n", best["batond"] / best["bare"]
 	if (best["plain"] > 0)
 		printf "  ratio batond/plain: %.2f  (plain: evhttp with libevent defaults)\n", best["batond"] / best["plain"]
-	printf "  batond idle VmRSS: %d KiB before, %d KiB after\n", rss0, rss1
+	printf "  batond idle VmRSS: %d KiB before, %d KiB after all runs\n", rss0, rss1
 }' "$TMP/results"
 echo "  baton:events holds $(redis-cli -s "$TMP/redis.sock" XLEN baton:events)" \
     "entries (every 2xx from batond, warm-up included)"
