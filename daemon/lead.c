@@ -850,6 +850,7 @@ lead_effects_clear(struct lead_effects *fx)
 		free(fx->entries[i].type);
 		free(fx->entries[i].id);
 		json_decref(fx->entries[i].data);
+		free(fx->entries[i].data_text);
 	}
 	free(fx->entries);
 	free_strv(fx->history, fx->nhistory);

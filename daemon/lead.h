@@ -220,6 +220,9 @@ struct lead_entry {
 	char *id;                       /* "<entry id>/<n>" (owned) */
 	int64_t at_ms;
 	json_t *data;                   /* (owned) */
+	char *data_text;                /* data as compact JSON with sorted
+	                                   keys, the text the history line
+	                                   holds (owned) */
 };
 
 /* What applying an event or a breach does, for the worker to commit. */

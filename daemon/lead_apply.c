@@ -13,6 +13,7 @@
  */
 #include "lead.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -132,15 +133,118 @@ push_str(struct apply *a, char ***v, size_t *n, char *s)
 	*v = nv;
 }
 
+/* s as a JSON string literal, appended to *buf (malloc'd, grown); what
+ * json_dumps() writes for it (quotes, backslash and control characters
+ * escaped).  0 or -1. */
+static int
+json_quote_append(char **buf, size_t *len, size_t *cap, const char *s)
+{
+	json_t *j;
+	char *q = NULL;
+	size_t n = strlen(s), need;
+	const unsigned char *p;
+	char *nb;
+
+	for (p = (const unsigned char *)s; *p != '\0'; p++)
+		if (*p == '"' || *p == '\\' || *p < 0x20 || *p >= 0x80)
+			break;
+	if (*p != '\0') {
+		/* Rare: let jansson escape (and check UTF-8). */
+		if ((j = json_string(s)) == NULL)
+			return -1;
+		q = json_dumps(j, JSON_FLAGS | JSON_ENCODE_ANY);
+		json_decref(j);
+		if (q == NULL)
+			return -1;
+		n = strlen(q);
+	}
+	need = *len + n + 3;
+	if (need > *cap) {
+		size_t c = *cap ? *cap : 256;
+
+		while (c < need)
+			c *= 2;
+		if ((nb = realloc(*buf, c)) == NULL) {
+			free(q);
+			return -1;
+		}
+		*buf = nb;
+		*cap = c;
+	}
+	if (q != NULL) {
+		memcpy(*buf + *len, q, n);
+		*len += n;
+		free(q);
+	} else {
+		(*buf)[(*len)++] = '"';
+		memcpy(*buf + *len, s, n);
+		*len += n;
+		(*buf)[(*len)++] = '"';
+	}
+	(*buf)[*len] = '\0';
+	return 0;
+}
+
+/* raw text appended to *buf as it is.  0 or -1. */
+static int
+text_append(char **buf, size_t *len, size_t *cap, const char *raw)
+{
+	size_t n = strlen(raw), need = *len + n + 1;
+	char *nb;
+
+	if (need > *cap) {
+		size_t c = *cap ? *cap : 256;
+
+		while (c < need)
+			c *= 2;
+		if ((nb = realloc(*buf, c)) == NULL)
+			return -1;
+		*buf = nb;
+		*cap = c;
+	}
+	memcpy(*buf + *len, raw, n + 1);
+	*len += n;
+	return 0;
+}
+
+/*
+ * The history line {"at", "data", "id", "stream", "type"} of an entry
+ * whose data is already text: the same text json_dumps() makes of the
+ * object with JSON_FLAGS (keys sorted), without building or dumping the
+ * data a second time.  Malloc'd, NULL when out of memory.
+ */
+static char *
+history_text(const char *stream, const char *type, const char *id,
+    int64_t at, const char *data_text)
+{
+	char *buf = NULL, num[32];
+	size_t len = 0, cap = 0;
+
+	snprintf(num, sizeof(num), "{\"at\":%" PRId64 ",\"data\":", at);
+	if (text_append(&buf, &len, &cap, num) == -1 ||
+	    text_append(&buf, &len, &cap, data_text) == -1 ||
+	    text_append(&buf, &len, &cap, ",\"id\":") == -1 ||
+	    json_quote_append(&buf, &len, &cap, id) == -1 ||
+	    text_append(&buf, &len, &cap, ",\"stream\":") == -1 ||
+	    json_quote_append(&buf, &len, &cap, stream) == -1 ||
+	    text_append(&buf, &len, &cap, ",\"type\":") == -1 ||
+	    json_quote_append(&buf, &len, &cap, type) == -1 ||
+	    text_append(&buf, &len, &cap, "}") == -1) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
 /* A derived entry "<cause>/<n>" in stream, data taken; plus its history
- * line. */
+ * line.  The data is dumped once: the entry keeps the text (data_text)
+ * and the history line embeds it. */
 static void
 add_entry(struct apply *a, const char *stream, const char *type,
     json_t *data)
 {
 	struct lead_effects *fx = a->fx;
 	struct lead_entry *e, *ne;
-	json_t *line;
 	char *id = NULL;
 
 	if (data == NULL || a->oom) {
@@ -167,7 +271,10 @@ add_entry(struct apply *a, const char *stream, const char *type,
 	e->id = id;
 	e->at_ms = a->now;
 	e->data = data;
-	if (e->type == NULL) {
+	e->data_text = json_dumps(data, JSON_FLAGS);
+	if (e->type == NULL || e->data_text == NULL) {
+		free(e->type);
+		free(e->data_text);
 		free(id);
 		json_decref(data);
 		a->oom = 1;
@@ -175,15 +282,8 @@ add_entry(struct apply *a, const char *stream, const char *type,
 	}
 	fx->nentries++;
 	a->n++;
-	line = json_pack("{s:s, s:s, s:s, s:I, s:O}", "stream", stream,
-	    "type", type, "id", id, "at", (json_int_t)a->now, "data", data);
-	if (line == NULL) {
-		a->oom = 1;
-		return;
-	}
-	push_str(a, &fx->history, &fx->nhistory, json_dumps(line,
-	    JSON_FLAGS));
-	json_decref(line);
+	push_str(a, &fx->history, &fx->nhistory, history_text(stream, type,
+	    id, a->now, e->data_text));
 }
 
 static char *

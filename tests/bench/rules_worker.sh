@@ -13,9 +13,22 @@
 # reads, claims; from INFO commandstats, since commands run inside scripts
 # count in INFO stats too), the calls per event of each, and of the
 # commands run inside the worker's scripts.  Target: 20,000 events/s or
-# more.  Figures only: nothing
-# here fails because something is slow; it fails when the run does not
-# finish (BENCH_TIMEOUT seconds) or leaves the group unsettled.
+# more.
+#
+# Baseline, measured in the same run on the same entries before batond
+# starts: a tiny C client (compiled here against hiredis) reads them
+# through a consumer group of its own, `baseline` (XREADGROUP COUNT 256,
+# then one XACK of the ids read), with no rules and no writes: the rate at
+# which Redis alone hands the entries out and takes them back.  The
+# worker's rate is printed as a ratio of that, which says more than the
+# raw figure on a machine whose speed (and other load) varies; so do the
+# CPU microseconds per event of batond (/proc) and of redis-server (INFO
+# used_cpu_*), and each command's Redis time per event (commandstats).
+# The bench needs a C compiler ($CC, default cc) and hiredis' headers.
+#
+# Figures only: nothing here fails because something is slow; it fails
+# when the run does not finish (BENCH_TIMEOUT seconds) or leaves the group
+# unsettled.
 #
 # Binaries: $BATOND (ctest passes it), else a Release build in
 # $BATON_BENCH_BUILD_DIR (default build-bench) is made.
@@ -38,6 +51,7 @@ fi
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/baton-rules-bench.XXXXXX")
 PIDS=()
+CC=${CC:-cc}
 
 cleanup()
 {
@@ -73,6 +87,71 @@ free_port()
 {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
+
+# The baseline client: argv socket stream count; prints "<entries>
+# <seconds>".  Blocking hiredis is fine here: this is a bench tool.
+cat >"$TMP/baseline.c" <<'CEOF'
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <hiredis/hiredis.h>
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int
+main(int argc, char **argv)
+{
+	redisContext *c;
+	redisReply *r, *e;
+	const char *av[3 + 256];
+	long want, n = 0;
+	double t0;
+
+	if (argc != 4 || (c = redisConnectUnix(argv[1])) == NULL || c->err) {
+		fprintf(stderr, "baseline: cannot connect\n");
+		return 1;
+	}
+	want = atol(argv[3]);
+	freeReplyObject(redisCommand(c, "XGROUP CREATE %s baseline 0",
+	    argv[2]));
+	t0 = now();
+	while (n < want) {
+		r = redisCommand(c, "XREADGROUP GROUP baseline b COUNT 256 "
+		    "STREAMS %s >", argv[2]);
+		if (r == NULL || r->type != REDIS_REPLY_ARRAY ||
+		    r->elements != 1) {
+			fprintf(stderr, "baseline: bad XREADGROUP reply\n");
+			return 1;
+		}
+		e = r->element[0]->element[1];
+		av[0] = "XACK";
+		av[1] = argv[2];
+		av[2] = "baseline";
+		for (size_t i = 0; i < e->elements; i++)
+			av[3 + i] = e->element[i]->element[0]->str;
+		freeReplyObject(redisCommandArgv(c, 3 + (int)e->elements, av,
+		    NULL));
+		n += (long)e->elements;
+		freeReplyObject(r);
+	}
+	printf("%ld %.6f\n", n, now() - t0);
+	freeReplyObject(redisCommand(c, "XGROUP DESTROY %s baseline",
+	    argv[2]));
+	redisFree(c);
+	return 0;
+}
+CEOF
+# shellcheck disable=SC2046
+"$CC" -O2 -o "$TMP/baseline" "$TMP/baseline.c" \
+    $(pkg-config --cflags --libs hiredis) || die "cannot build the baseline"
 
 echo "== redis-server (unix socket)"
 "$REDIS_SERVER" --port 0 --unixsocket "$TMP/redis.sock" \
@@ -121,12 +200,13 @@ EOF
 
 # The driver: preload, start batond (its command line in argv), measure.
 python3 - "$TMP/redis.sock" "$EVENTS" "$PER_LEAD" "$TIMEOUT" \
-    "$TMP/batond.log" "$BATOND" -c "$TMP/batond.conf" <<'PYEOF'
+    "$TMP/batond.log" "$TMP/baseline" "$BATOND" -c "$TMP/batond.conf" \
+    <<'PYEOF'
 import json, os, socket, subprocess, sys, time
 
-sock_path, events, per_lead, timeout, log = sys.argv[1:6]
+sock_path, events, per_lead, timeout, log, baseline = sys.argv[1:7]
 events, per_lead, timeout = int(events), int(per_lead), float(timeout)
-batond_argv = sys.argv[6:]
+batond_argv = sys.argv[7:]
 
 
 class Resp:
@@ -218,20 +298,33 @@ if batch:
     r.pipeline(batch)
 assert r.command("XLEN", "baton:events") == events
 
+# The baseline: Redis alone handing the entries out through a group.
+out = subprocess.run([baseline, sock_path, "baton:events", str(events)],
+                     check=True, capture_output=True, text=True).stdout
+base_n, base_secs = out.split()
+base_rate = int(base_n) / float(base_secs)
+print(f"== baseline: XREADGROUP COUNT 256 + XACK of the same entries, no "
+      f"rules: {base_rate:,.0f} entries/s")
+
 
 def stats():
     info = r.command("INFO", "all")
-    total, calls = 0, {}
+    total, calls, usec = 0, {}, {}
     for line in info.splitlines():
         if line.startswith("total_commands_processed:"):
             total = int(line.split(":")[1])
+        elif line.startswith(("used_cpu_user:", "used_cpu_sys:")):
+            usec["cpu"] = usec.get("cpu", 0) + \
+                int(float(line.split(":")[1]) * 1e6)
         elif line.startswith("cmdstat_"):
             name, rest = line[8:].split(":", 1)
-            calls[name] = int(rest.split(",")[0].split("=")[1])
-    return total, calls
+            kv = dict(f.split("=") for f in rest.split(","))
+            calls[name] = int(kv["calls"])
+            usec[name] = int(kv["usec"])
+    return total, calls, usec
 
 
-total0, calls0 = stats()
+total0, calls0, usec0 = stats()
 sent0 = r.sent
 logf = open(log, "wb")
 t0 = time.monotonic()
@@ -251,12 +344,16 @@ while time.monotonic() - t0 < timeout:
             g["entries-read"] is not None and g["entries-read"] >= events:
         done = True
         break
-    time.sleep(0.005)
+    time.sleep(0.02)
 t1 = time.monotonic()
 if not done:
     proc.terminate()
     raise SystemExit(f"bench: not settled after {timeout:.0f}s: {g}")
-total1, calls1 = stats()
+total1, calls1, usec1 = stats()
+# batond's CPU time (user + system) so far, from /proc.
+with open(f"/proc/{proc.pid}/stat") as f:
+    fields = f.read().rsplit(")", 1)[1].split()
+batond_cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 proc.terminate()
 rc = proc.wait(20)
 secs = t1 - t0
@@ -266,8 +363,15 @@ secs = t1 - t0
 client = ("evalsha", "eval", "hgetall", "xreadgroup", "xautoclaim",
           "xgroup|create", "ping")
 trips = sum(calls1.get(k, 0) - calls0.get(k, 0) for k in client)
+rate = events / secs
 print(f"== {events} events applied in {secs:.3f} s (from batond's start): "
-      f"{events / secs:,.0f} events/s (target 20,000)")
+      f"{rate:,.0f} events/s (target 20,000)")
+print(f"   ratio to the baseline: {rate / base_rate:.3f} "
+      f"({rate:,.0f} / {base_rate:,.0f})")
+redis_cpu = (usec1["cpu"] - usec0["cpu"]) / 1e6
+print(f"   CPU per event: batond {batond_cpu / events * 1e6:.1f} us, "
+      f"redis-server {redis_cpu / events * 1e6:.1f} us (user + system; "
+      f"with other load on the machine these vary less than the rate)")
 print(f"   Redis round trips (client commands, pipelined): {trips} = "
       f"{trips / events:.3f} per event; Redis executed "
       f"{(total1 - total0) / events:.2f} commands per event in all")
@@ -277,14 +381,20 @@ for name in top:
     if name in ("xgroup|create", "ping"):
         continue
     if d:
-        print(f"     {name:<12} {d / events:8.3f} per event")
+        us = usec1.get(name, 0) - usec0.get(name, 0)
+        print(f"     {name:<12} {d / events:8.3f} per event, "
+              f"{us / events:6.1f} us of Redis time per event")
 inner = sorted(((calls1.get(k, 0) - calls0.get(k, 0), k) for k in calls1
                 if k not in top and k not in ("info", "xinfo|groups",
                                               "xlen", "xadd")),
                reverse=True)
-print("   inside the scripts: " + ", ".join(
-    f"{k} {d / events:.2f}" for d, k in inner if d > 0))
+print("   inside the scripts (calls per event, us per event): " +
+      ", ".join(f"{k} {d / events:.2f} "
+                f"{(usec1.get(k, 0) - usec0.get(k, 0)) / events:.1f}us"
+                for d, k in inner if d > 0))
 xadd = calls1.get("xadd", 0) - calls0.get("xadd", 0)
-print(f"     xadd (derived entries) {xadd / events:.2f} per event")
+xus = usec1.get("xadd", 0) - usec0.get("xadd", 0)
+print(f"     xadd (derived entries) {xadd / events:.2f} per event, "
+      f"{xus / events:.1f} us per event")
 print(f"   batond exit status {rc}")
 PYEOF
