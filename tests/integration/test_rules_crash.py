@@ -102,8 +102,16 @@ class Crash(BatonCase):
             t.start()
         kills_midway = 0
         held_at_kill = 0
-        for _ in range(KILLS):
-            time.sleep(rng.uniform(0.1, 0.6))
+        # Each kill waits for a random point of the posting, so every
+        # kill lands while events stream in (posting cannot finish while
+        # batond is down: its posts fail and are retried).
+        points = sorted(rng.uniform(0.1, 0.9) * len(batches)
+                        for _ in range(KILLS))
+        for point in points:
+            wait_until(lambda: progress[0] >= point or
+                       not any(t.is_alive() for t in threads),
+                       60 * harness.SLOW, what="posting progress")
+            time.sleep(rng.uniform(0.0, 0.05))
             kills_midway += 0 < progress[0] < len(batches)
             b.stop(harness.signal.SIGKILL)
             # What the dead process held: taken over later by XAUTOCLAIM.
@@ -122,8 +130,8 @@ class Crash(BatonCase):
               f"{held_at_kill} entries pending at the kills", flush=True)
         self.assertEqual(errors, [], f"seed {seed}")
         self.assertTrue(posted.is_set(), "the poster did not finish")
-        self.assertGreaterEqual(kills_midway, 2, "kills should land "
-                                "while events stream in")
+        self.assertGreaterEqual(kills_midway, KILLS - 1, "kills should "
+                                "land while events stream in")
 
         wait_settled(self.redis, 60)
         g = group_info(self.redis)
