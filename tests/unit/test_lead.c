@@ -777,8 +777,8 @@ test_fields_round_trip(void **state)
 		"-12.25", "0.1", "1700000000000", "recycled", "1700000000001",
 		"no budget", "unqualified", "sam", "Proposal", "1e+20", "3",
 		"1600000000000", "1690000000000", "{\"4\":[[1,5],[2,2.5]]}",
-		"[{\"at\":1,\"event\":\"e\",\"file\":\"rules.conf\",\"kind\":"
-		"\"fit\",\"line\":2,\"points\":20,\"rule\":\"+20 if x\"}]",
+		("[{\"at\":1,\"event\":\"e\",\"file\":\"rules.conf\",\"kind\":"
+		"\"fit\",\"line\":2,\"points\":20,\"rule\":\"+20 if x\"}]"),
 		"999", "44", "ignored",
 	};
 	struct lead l, back;
