@@ -9,6 +9,7 @@
  * never rewrites an event.  Its messages name the field ("data.status:
  * ...") so that a webhook's 400 can tell the sender what to fix.
  */
+#include <baton/error.h>
 #include <baton/event.h>
 #include <baton/log.h>
 
@@ -75,22 +76,6 @@ baton_event_set_source(struct baton_event *ev, const char *source)
 
 /* ---- Lead keys --------------------------------------------------------- */
 
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...)
-    BATON_PRINTF(3, 4);
-
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 static int
 is_space(unsigned char c)
 {
@@ -114,7 +99,7 @@ baton_event_lead_key(const char *email, char *out, size_t outlen,
 	size_t len, nat = 0;
 
 	if (email == NULL) {
-		set_err(err, errlen, "empty");
+		error_set(err, errlen, "empty");
 		return -1;
 	}
 	start = email;
@@ -125,18 +110,18 @@ baton_event_lead_key(const char *email, char *out, size_t outlen,
 		end--;
 	len = (size_t)(end - start);
 	if (len == 0) {
-		set_err(err, errlen, "empty");
+		error_set(err, errlen, "empty");
 		return -1;
 	}
 	if (len > EVENT_LEAD_MAX) {
-		set_err(err, errlen, "longer than %d bytes", EVENT_LEAD_MAX);
+		error_set(err, errlen, "longer than %d bytes", EVENT_LEAD_MAX);
 		return -1;
 	}
 	for (const char *p = start; p < end; p++) {
 		unsigned char c = (unsigned char)*p;
 
 		if (c <= 0x20 || c == 0x7f) {
-			set_err(err, errlen,
+			error_set(err, errlen,
 			    "contains white space or a control character");
 			return -1;
 		}
@@ -146,28 +131,28 @@ baton_event_lead_key(const char *email, char *out, size_t outlen,
 		}
 	}
 	if (nat == 0) {
-		set_err(err, errlen, "no '@'");
+		error_set(err, errlen, "no '@'");
 		return -1;
 	}
 	if (nat > 1) {
-		set_err(err, errlen, "more than one '@'");
+		error_set(err, errlen, "more than one '@'");
 		return -1;
 	}
 	if (at == start) {
-		set_err(err, errlen, "nothing before '@'");
+		error_set(err, errlen, "nothing before '@'");
 		return -1;
 	}
 	if (at + 1 == end) {
-		set_err(err, errlen, "no domain after '@'");
+		error_set(err, errlen, "no domain after '@'");
 		return -1;
 	}
 	dot = memchr(at + 1, '.', (size_t)(end - at - 1));
 	if (dot == NULL || dot == at + 1 || end[-1] == '.') {
-		set_err(err, errlen, "domain has no '.'");
+		error_set(err, errlen, "domain has no '.'");
 		return -1;
 	}
 	if (outlen < len + 1) {
-		set_err(err, errlen, "output buffer too small");
+		error_set(err, errlen, "output buffer too small");
 		return -1;
 	}
 	for (size_t i = 0; i < len; i++) {
@@ -264,12 +249,12 @@ need_string(const json_t *data, const char *name, const char *type,
 	json_t *v = json_object_get(data, name);
 
 	if (v == NULL) {
-		set_err(err, errlen, "data.%s: missing (%s needs it)", name,
+		error_set(err, errlen, "data.%s: missing (%s needs it)", name,
 		    type);
 		return NULL;
 	}
 	if (!json_is_string(v)) {
-		set_err(err, errlen, "data.%s: expected a string, got %s",
+		error_set(err, errlen, "data.%s: expected a string, got %s",
 		    name, json_kind(v));
 		return NULL;
 	}
@@ -291,43 +276,43 @@ baton_event_validate(const struct baton_event *ev, char *err, size_t errlen)
 	json_t *v;
 
 	if (ev->type == NULL || !baton_event_type_known(ev->type)) {
-		set_err(err, errlen, "type: unknown event type \"%.64s\"",
+		error_set(err, errlen, "type: unknown event type \"%.64s\"",
 		    ev->type ? ev->type : "");
 		return -1;
 	}
 	if (ev->lead == NULL || baton_event_lead_key(ev->lead, key, sizeof(key),
 	    why, sizeof(why)) == -1) {
-		set_err(err, errlen, "lead: not an email address: %s",
+		error_set(err, errlen, "lead: not an email address: %s",
 		    ev->lead ? why : "missing");
 		return -1;
 	}
 	if (strcmp(key, ev->lead) != 0) {
-		set_err(err, errlen, "lead: not normalized (expected \"%s\")",
+		error_set(err, errlen, "lead: not normalized (expected \"%s\")",
 		    key);
 		return -1;
 	}
 	if (ev->id == NULL || ev->id[0] == '\0') {
-		set_err(err, errlen, "id: missing");
+		error_set(err, errlen, "id: missing");
 		return -1;
 	}
 	if (strlen(ev->id) > EVENT_ID_MAX) {
-		set_err(err, errlen, "id: longer than %d bytes", EVENT_ID_MAX);
+		error_set(err, errlen, "id: longer than %d bytes", EVENT_ID_MAX);
 		return -1;
 	}
 	/* 253402300800000 is 10000-01-01T00:00:00Z. */
 	if (ev->at_ms < 0 || ev->at_ms >= INT64_C(253402300800000)) {
-		set_err(err, errlen, "at: %lld is not between 1970 and 9999",
+		error_set(err, errlen, "at: %lld is not between 1970 and 9999",
 		    (long long)ev->at_ms);
 		return -1;
 	}
 	if (ev->data == NULL || !json_is_object(ev->data)) {
-		set_err(err, errlen, "data: expected an object, got %s",
+		error_set(err, errlen, "data: expected an object, got %s",
 		    ev->data ? json_kind(ev->data) : "nothing");
 		return -1;
 	}
 	if ((v = json_object_get(ev->data, "custom")) != NULL &&
 	    !json_is_object(v)) {
-		set_err(err, errlen, "data.custom: expected an object, got %s",
+		error_set(err, errlen, "data.custom: expected an object, got %s",
 		    json_kind(v));
 		return -1;
 	}
@@ -337,7 +322,7 @@ baton_event_validate(const struct baton_event *ev, char *err, size_t errlen)
 		    errlen)) == NULL)
 			return -1;
 		if (!is_token(s)) {
-			set_err(err, errlen, "data.activity: \"%.64s\" is not "
+			error_set(err, errlen, "data.activity: \"%.64s\" is not "
 			    "a name of 1 to 64 characters a-z 0-9 _ . -", s);
 			return -1;
 		}
@@ -346,7 +331,7 @@ baton_event_validate(const struct baton_event *ev, char *err, size_t errlen)
 		    errlen)) == NULL)
 			return -1;
 		if (!in_list(s, lead_statuses)) {
-			set_err(err, errlen, "data.status: \"%.64s\" is not "
+			error_set(err, errlen, "data.status: \"%.64s\" is not "
 			    "one of open working qualified unqualified "
 			    "converted", s);
 			return -1;
@@ -356,24 +341,24 @@ baton_event_validate(const struct baton_event *ev, char *err, size_t errlen)
 		    errlen)) == NULL)
 			return -1;
 		if (s[0] == '\0') {
-			set_err(err, errlen, "data.stage: empty");
+			error_set(err, errlen, "data.stage: empty");
 			return -1;
 		}
 		v = json_object_get(ev->data, "outcome");
 		if (v != NULL && (!json_is_string(v) ||
 		    !in_list(json_string_value(v), deal_outcomes))) {
 			if (json_is_string(v))
-				set_err(err, errlen, "data.outcome: \"%.64s\" "
+				error_set(err, errlen, "data.outcome: \"%.64s\" "
 				    "is not one of open won lost",
 				    json_string_value(v));
 			else
-				set_err(err, errlen, "data.outcome: expected "
+				error_set(err, errlen, "data.outcome: expected "
 				    "a string, got %s", json_kind(v));
 			return -1;
 		}
 		v = json_object_get(ev->data, "amount");
 		if (v != NULL && !json_is_number(v)) {
-			set_err(err, errlen, "data.amount: expected a number, "
+			error_set(err, errlen, "data.amount: expected a number, "
 			    "got %s", json_kind(v));
 			return -1;
 		}

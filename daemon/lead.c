@@ -8,6 +8,7 @@
  * back through lead_from_fields() into the same struct lead (numbers are
  * printed in their shortest exact form, JSON with sorted keys).
  */
+#include <baton/error.h>
 #include "lead.h"
 
 #include <errno.h>
@@ -32,21 +33,6 @@ static const char *const sales_names[] = { "status", "reason", "owner",
     NULL };
 static const char *const deal_names[] = { "stage", "amount", "currency",
     "outcome", NULL };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    BATON_PRINTF(3, 4);
-
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static bool
 in_list(const char *s, const char *const *list)
@@ -526,10 +512,10 @@ lead_from_fields(struct lead *l, const char *key,
 
 	if (lead_init(l, key) == -1) {
 		if (key == NULL || strlen(key) > EVENT_LEAD_MAX)
-			set_err(err, errlen, "lead key: missing or longer "
+			error_set(err, errlen, "lead key: missing or longer "
 			    "than %d bytes", EVENT_LEAD_MAX);
 		else
-			set_err(err, errlen, "out of memory");
+			error_set(err, errlen, "out of memory");
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -538,7 +524,7 @@ lead_from_fields(struct lead *l, const char *key,
 		why[0] = '\0';
 		if (read_field(l, fields[i], values[i], why,
 		    sizeof(why)) == -1) {
-			set_err(err, errlen, "lead %s: field %.64s: %s",
+			error_set(err, errlen, "lead %s: field %.64s: %s",
 			    l->key, fields[i], why);
 			lead_clear(l);
 			return -1;

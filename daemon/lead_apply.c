@@ -11,6 +11,7 @@
  * entry ids numbered from 1), so a commit replayed after a crash writes
  * exactly what the first attempt would have.
  */
+#include <baton/error.h>
 #include "lead.h"
 
 #include <inttypes.h>
@@ -47,21 +48,6 @@ struct apply {
 	const char *outcome;            /* deal.stage: "open" "won" "lost" */
 	bool deal_changed;              /* stage or outcome differ */
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    BATON_PRINTF(3, 4);
-
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static int64_t
 add_sat(int64_t a, int64_t b)
@@ -1119,12 +1105,12 @@ check_lead(const struct lead *l, char *err, size_t errlen)
 	if (l->attrs == NULL || l->ids == NULL || l->sales == NULL ||
 	    l->deal == NULL || !json_is_object(l->caps) ||
 	    !json_is_array(l->contribs)) {
-		set_err(err, errlen, "lead %s: not initialized", l->key);
+		error_set(err, errlen, "lead %s: not initialized", l->key);
 		return -1;
 	}
 	if (l->mql_episode < 0 ||
 	    l->mql_episode >= (long long)LEAD_POINTS_MAX) {
-		set_err(err, errlen, "lead %s: mql_episode %lld out of range",
+		error_set(err, errlen, "lead %s: mql_episode %lld out of range",
 		    l->key, l->mql_episode);
 		return -1;
 	}
@@ -1146,23 +1132,23 @@ lead_apply_event(const struct rules *r, struct rules_eval *ev,
 	lead_effects_clear(fx);
 	if (r == NULL || ev == NULL || l == NULL || event == NULL ||
 	    entry_id == NULL || entry_id[0] == '\0') {
-		set_err(err, errlen, "lead_apply_event: missing %s",
+		error_set(err, errlen, "lead_apply_event: missing %s",
 		    entry_id == NULL || entry_id[0] == '\0' ? "entry id" :
 		    "argument");
 		return -1;
 	}
 	if (baton_event_validate(event, why, sizeof(why)) == -1) {
-		set_err(err, errlen, "%s event %s: %s", event->type != NULL ?
+		error_set(err, errlen, "%s event %s: %s", event->type != NULL ?
 		    event->type : "an", entry_id, why);
 		return -1;
 	}
 	if (strcmp(event->lead, l->key) != 0) {
-		set_err(err, errlen, "event %s is for lead %s, not %s",
+		error_set(err, errlen, "event %s is for lead %s, not %s",
 		    entry_id, event->lead, l->key);
 		return -1;
 	}
 	if (now_ms < 0 || now_ms >= LEAD_TIME_END) {
-		set_err(err, errlen, "now %lld is not between 1970 and 9999",
+		error_set(err, errlen, "now %lld is not between 1970 and 9999",
 		    (long long)now_ms);
 		return -1;
 	}
@@ -1178,7 +1164,7 @@ lead_apply_event(const struct rules *r, struct rules_eval *ev,
 	a.fx = fx;
 	a.type = event->type;
 	if (lead_fields_build(l, &before, false) == -1) {
-		set_err(err, errlen, "out of memory");
+		error_set(err, errlen, "out of memory");
 		return -1;
 	}
 	a.old_contribs = json_incref(l->contribs);
@@ -1219,7 +1205,7 @@ lead_apply_event(const struct rules *r, struct rules_eval *ev,
 	rc = 0;
 	goto done;
 oom:
-	set_err(err, errlen, "out of memory applying %s to lead %s", entry_id,
+	error_set(err, errlen, "out of memory applying %s to lead %s", entry_id,
 	    l->key);
 	lead_effects_clear(fx);
 done:
@@ -1246,13 +1232,13 @@ lead_apply_breach(const struct rules *r, struct rules_eval *ev,
 	lead_effects_clear(fx);
 	if (r == NULL || ev == NULL || l == NULL || sla == NULL ||
 	    timer_id == NULL || timer_id[0] == '\0') {
-		set_err(err, errlen, "lead_apply_breach: missing %s",
+		error_set(err, errlen, "lead_apply_breach: missing %s",
 		    timer_id == NULL || timer_id[0] == '\0' ? "timer id" :
 		    "argument");
 		return -1;
 	}
 	if (now_ms < 0 || now_ms >= LEAD_TIME_END) {
-		set_err(err, errlen, "now %lld is not between 1970 and 9999",
+		error_set(err, errlen, "now %lld is not between 1970 and 9999",
 		    (long long)now_ms);
 		return -1;
 	}
@@ -1272,7 +1258,7 @@ lead_apply_breach(const struct rules *r, struct rules_eval *ev,
 	a.at = now_ms;
 	a.fx = fx;
 	if (lead_fields_build(l, &before, false) == -1) {
-		set_err(err, errlen, "out of memory");
+		error_set(err, errlen, "out of memory");
 		return -1;
 	}
 	a.old_contribs = json_incref(l->contribs);
@@ -1317,7 +1303,7 @@ lead_apply_breach(const struct rules *r, struct rules_eval *ev,
 	rc = 0;
 	goto done;
 oom:
-	set_err(err, errlen, "out of memory applying %s to lead %s",
+	error_set(err, errlen, "out of memory applying %s to lead %s",
 	    timer_id, l->key);
 	lead_effects_clear(fx);
 done:
