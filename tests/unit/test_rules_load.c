@@ -18,29 +18,7 @@
 #include "diag.h"
 #include "rules.h"
 
-/* SPEC "Shared MQL/SQL definitions", verbatim (a contract). */
-static const char spec_example[] =
-    "[score]\n"
-    "rule = +20 if title ~ \"vp|vice president|director|head of\"\n"
-    "rule = +15 if company_size >= 200\n"
-    "rule = -30 if email ~ \"@(gmail|yahoo|hotmail)\\.\"\n"
-    "rule = +40 on form_submit where form == \"demo-request\"\n"
-    "rule = +5 on email_click cap 25 per 30d\n"
-    "rule = +10 on page_view where url ~ \"/pricing\"\n"
-    "# engagement fades, fit does not\n"
-    "decay = 25% per 30d\n"
-    "\n"
-    "[stage mql]\n"
-    "when = score >= 60 and fit >= 15\n"
-    "\n"
-    "[stage sql]\n"
-    "when = sales.status == \"qualified\" or deal.stage != \"\"\n"
-    "\n"
-    "[sla accept]\n"
-    "after = mql\n"
-    "# sales must accept or reject an MQL\n"
-    "within = 24h\n"
-    "on_breach = notify, recycle\n";
+#include "spec_rules.h"
 
 static struct rules *
 parse(const char *text, struct diag *d)
