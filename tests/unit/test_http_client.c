@@ -40,6 +40,8 @@
 #include "http_client.h"
 #include "metrics.h"
 
+#include "loop_wait.h"
+
 /* ---- the in-process server ----------------------------------------- */
 
 struct slow {
@@ -325,27 +327,6 @@ teardown(void **state)
 }
 
 /* ---- driving the loop ---------------------------------------------- */
-
-static void
-expire(evutil_socket_t fd, short what, void *arg)
-{
-	*(bool *)arg = true;
-}
-
-/* Runs the loop until *counter reaches want or ms pass; true if reached. */
-static bool
-run_until(struct event_base *base, const int *counter, int want, int ms)
-{
-	bool expired = false;
-	struct event *guard = evtimer_new(base, expire, &expired);
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
-
-	evtimer_add(guard, &tv);
-	while (*counter < want && !expired)
-		event_base_loop(base, EVLOOP_ONCE);
-	event_free(guard);
-	return *counter >= want;
-}
 
 /* Runs the loop for ms, whatever happens. */
 static void

@@ -40,14 +40,11 @@
 #include "metrics.h"
 #include "redis.h"
 
+#include "loop_wait.h"
+#include "redis_server.h"
+
 /* ---- a real redis-server ------------------------------------------- */
 
-struct server {
-	char dir[64];
-	char sock[128];
-	int port;
-	pid_t pid;
-};
 
 /* A TCP port that was free a moment ago. */
 static int
@@ -69,115 +66,13 @@ free_port(void)
 	return port;
 }
 
-static redisReply *
-sync_cmd(struct server *s, const char *fmt, ...)
-{
-	struct timeval tv = { 5, 0 };
-	redisContext *c;
-	redisReply *reply;
-	va_list ap;
-
-	c = redisConnectUnixWithTimeout(s->sock, tv);
-	if (c == NULL || c->err) {
-		if (c != NULL)
-			redisFree(c);
-		return NULL;
-	}
-	va_start(ap, fmt);
-	reply = redisvCommand(c, fmt, ap);
-	va_end(ap);
-	redisFree(c);
-	return reply;
-}
-
-static int
-server_ping(struct server *s)
-{
-	redisReply *r = sync_cmd(s, "PING");
-	int ok = r != NULL && r->type == REDIS_REPLY_STATUS &&
-	    strcmp(r->str, "PONG") == 0;
-
-	if (r != NULL)
-		freeReplyObject(r);
-	return ok;
-}
-
-/* Starts redis-server on s->port and s->sock; waits until it answers. */
-static void
-server_start(struct server *s)
-{
-	const char *bin = getenv("REDIS_SERVER");
-	char port[16];
-	int status;
-
-	if (bin == NULL || *bin == '\0')
-		bin = "redis-server";
-	snprintf(port, sizeof(port), "%d", s->port);
-	s->pid = fork();
-	assert_true(s->pid >= 0);
-	if (s->pid == 0) {
-		int fd = open("/dev/null", O_RDWR);
-
-		dup2(fd, 0);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execlp(bin, bin, "--port", port, "--bind", "127.0.0.1",
-		    "--unixsocket", s->sock, "--save", "", "--appendonly",
-		    "no", "--dir", s->dir,
-		    (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 500; i++) {
-		if (server_ping(s))
-			return;
-		if (waitpid(s->pid, &status, WNOHANG) == s->pid)
-			fail_msg("redis-server exited (status %d); is it "
-			    "installed or $REDIS_SERVER set?", status);
-		usleep(10000);
-	}
-	fail_msg("redis-server did not answer within 5 s");
-}
-
-static void
-server_stop(struct server *s, int sig)
-{
-	if (s->pid <= 0)
-		return;
-	kill(s->pid, sig);
-	waitpid(s->pid, NULL, 0);
-	s->pid = 0;
-}
-
 /* ---- the loop, with bounded waits ------------------------------------ */
 
 struct fixture {
-	struct server srv;
+	struct test_redis srv;
 	struct event_base *base;
 };
 
-static void
-expired_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	*(int *)arg = 1;
-}
-
-/* Runs the loop until *counter >= target or ms pass; returns 1 when the
- * target was reached. */
-static int
-run_until(struct event_base *base, const int *counter, int target, int ms)
-{
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
-	int expired = 0;
-	struct event *ev = evtimer_new(base, expired_cb, &expired);
-
-	evtimer_add(ev, &tv);
-	while (*counter < target && !expired)
-		event_base_loop(base, EVLOOP_ONCE);
-	event_free(ev);
-	return *counter >= target;
-}
 
 static void
 run_for(struct event_base *base, int ms)
@@ -198,7 +93,7 @@ setup(void **state)
 	snprintf(f->srv.sock, sizeof(f->srv.sock), "%s/redis.sock",
 	    f->srv.dir);
 	f->srv.port = free_port();
-	server_start(&f->srv);
+	test_redis_start(&f->srv);
 	f->base = event_base_new();
 	assert_non_null(f->base);
 	*state = f;
@@ -211,7 +106,7 @@ teardown(void **state)
 	struct fixture *f = *state;
 	char path[256];
 
-	server_stop(&f->srv, SIGTERM);
+	test_redis_stop(&f->srv, SIGTERM);
 	event_base_free(f->base);
 	snprintf(path, sizeof(path), "%s/redis.sock", f->srv.dir);
 	unlink(path);
@@ -610,11 +505,11 @@ test_connect_tcp_select(void **state)
 	redis_free(r);
 
 	/* It landed in database 3, not 0. */
-	reply = sync_cmd(&f->srv, "GET where");
+	reply = test_redis_cmd(&f->srv, "GET where");
 	assert_non_null(reply);
 	assert_int_equal(reply->type, REDIS_REPLY_NIL);
 	freeReplyObject(reply);
-	reply = sync_cmd(&f->srv, "EVAL %s 0", "redis.call('SELECT', 3) "
+	reply = test_redis_cmd(&f->srv, "EVAL %s 0", "redis.call('SELECT', 3) "
 	    "return redis.call('GET', 'where')");
 	assert_non_null(reply);
 	assert_string_equal(reply->str, "db3");
@@ -664,7 +559,7 @@ test_auth_user(void **state)
 	redisReply *reply;
 	struct redis *r;
 
-	reply = sync_cmd(&f->srv, "ACL SETUSER alice on >s3cret ~* &* +@all");
+	reply = test_redis_cmd(&f->srv, "ACL SETUSER alice on >s3cret ~* &* +@all");
 	assert_non_null(reply);
 	assert_string_equal(reply->str, "OK");
 	freeReplyObject(reply);
@@ -690,7 +585,7 @@ test_auth_password_only(void **state)
 	redisReply *reply;
 	struct redis *r;
 
-	reply = sync_cmd(&f->srv, "CONFIG SET requirepass %s", "pw0rd");
+	reply = test_redis_cmd(&f->srv, "CONFIG SET requirepass %s", "pw0rd");
 	assert_non_null(reply);
 	freeReplyObject(reply);
 
@@ -732,7 +627,7 @@ test_auth_wrong_password(void **state)
 	struct redis *r;
 	char *log;
 
-	reply = sync_cmd(&f->srv, "ACL SETUSER bob on >right ~* +@all");
+	reply = test_redis_cmd(&f->srv, "ACL SETUSER bob on >right ~* +@all");
 	assert_non_null(reply);
 	freeReplyObject(reply);
 
@@ -824,7 +719,7 @@ test_command_timeout(void **state)
 	assert_true(run_until(f->base, &w.ups, 1, 3000));
 
 	/* Stall the server for 1.5 s. */
-	reply = sync_cmd(&f->srv, "CLIENT PAUSE 1500 ALL");
+	reply = test_redis_cmd(&f->srv, "CLIENT PAUSE 1500 ALL");
 	assert_non_null(reply);
 	assert_string_equal(reply->str, "OK");
 	freeReplyObject(reply);
@@ -883,7 +778,7 @@ test_kill_and_restart(void **state)
 	assert_int_equal(redis_pending(r), 2);
 
 	capture_start();
-	server_stop(&f->srv, SIGKILL);
+	test_redis_stop(&f->srv, SIGKILL);
 	assert_true(run_until(f->base, &w.downs, 1, 2000));
 	assert_int_equal(blpop.calls, 1);
 	assert_int_equal(blpop.nulls, 1);
@@ -895,7 +790,7 @@ test_kill_and_restart(void **state)
 
 	/* Down for a while: retries do not flood the log. */
 	run_for(f->base, 1000);
-	server_start(&f->srv);
+	test_redis_start(&f->srv);
 	assert_true(run_until(f->base, &w.ups, 2, 3000));
 	{
 		char *log = capture_end();

@@ -36,43 +36,24 @@
 #include "redis.h"
 #include "stream.h"
 
+#include "loop_wait.h"
+#include "redis_server.h"
+
 /* ---- a real redis-server ------------------------------------------- */
 
 struct fixture {
-	char dir[64];
-	char sock[128];
-	pid_t pid;
+	struct test_redis srv;
 	struct event_base *base;
 	struct redis *r;
 	int ups, downs;
 };
 
-static redisReply *
-sync_cmd(struct fixture *f, const char *fmt, ...)
-{
-	struct timeval tv = { 5, 0 };
-	redisContext *c;
-	redisReply *reply;
-	va_list ap;
-
-	c = redisConnectUnixWithTimeout(f->sock, tv);
-	if (c == NULL || c->err) {
-		if (c != NULL)
-			redisFree(c);
-		return NULL;
-	}
-	va_start(ap, fmt);
-	reply = redisvCommand(c, fmt, ap);
-	va_end(ap);
-	redisFree(c);
-	return reply;
-}
 
 /* A command whose reply is an integer. */
 static long long
 sync_int(struct fixture *f, const char *fmt, const char *arg)
 {
-	redisReply *reply = sync_cmd(f, fmt, arg);
+	redisReply *reply = test_redis_cmd(&f->srv, fmt, arg);
 	long long v;
 
 	assert_non_null(reply);
@@ -81,75 +62,6 @@ sync_int(struct fixture *f, const char *fmt, const char *arg)
 	v = reply->integer;
 	freeReplyObject(reply);
 	return v;
-}
-
-static void
-server_start(struct fixture *f)
-{
-	const char *bin = getenv("REDIS_SERVER");
-	int status;
-
-	if (bin == NULL || *bin == '\0')
-		bin = "redis-server";
-	f->pid = fork();
-	assert_true(f->pid >= 0);
-	if (f->pid == 0) {
-		int fd = open("/dev/null", O_RDWR);
-
-		dup2(fd, 0);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execlp(bin, bin, "--port", "0", "--unixsocket", f->sock,
-		    "--save", "", "--appendonly", "no", "--dir", f->dir,
-		    (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 500; i++) {
-		redisReply *reply = sync_cmd(f, "PING");
-
-		if (reply != NULL) {
-			freeReplyObject(reply);
-			return;
-		}
-		if (waitpid(f->pid, &status, WNOHANG) == f->pid)
-			fail_msg("redis-server exited (status %d); is it "
-			    "installed or $REDIS_SERVER set?", status);
-		usleep(10000);
-	}
-	fail_msg("redis-server did not answer within 5 s");
-}
-
-static void
-server_stop(struct fixture *f)
-{
-	if (f->pid <= 0)
-		return;
-	kill(f->pid, SIGTERM);
-	waitpid(f->pid, NULL, 0);
-	f->pid = 0;
-}
-
-static void
-expired_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	*(int *)arg = 1;
-}
-
-/* Runs the loop until *counter >= target or ms pass. */
-static int
-run_until(struct event_base *base, const int *counter, int target, int ms)
-{
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
-	int expired = 0;
-	struct event *ev = evtimer_new(base, expired_cb, &expired);
-
-	evtimer_add(ev, &tv);
-	while (*counter < target && !expired)
-		event_base_loop(base, EVLOOP_ONCE);
-	event_free(ev);
-	return *counter >= target;
 }
 
 static void
@@ -171,13 +83,13 @@ setup(void **state)
 	char url[256], err[256];
 
 	assert_non_null(f);
-	snprintf(f->dir, sizeof(f->dir), "/tmp/baton-stream-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->sock, sizeof(f->sock), "%s/redis.sock", f->dir);
-	server_start(f);
+	snprintf(f->srv.dir, sizeof(f->srv.dir), "/tmp/baton-stream-XXXXXX");
+	assert_non_null(mkdtemp(f->srv.dir));
+	snprintf(f->srv.sock, sizeof(f->srv.sock), "%s/redis.sock", f->srv.dir);
+	test_redis_start(&f->srv);
 	f->base = event_base_new();
 	assert_non_null(f->base);
-	snprintf(url, sizeof(url), "unix://%s", f->sock);
+	snprintf(url, sizeof(url), "unix://%s", f->srv.sock);
 	assert_int_equal(redis_opts_parse_url(url, &o, err, sizeof(err)), 0);
 	o.connect_timeout_ms = 1000;
 	o.command_timeout_ms = 2000;
@@ -196,10 +108,10 @@ teardown(void **state)
 	struct fixture *f = *state;
 
 	redis_free(f->r);
-	server_stop(f);
+	test_redis_stop(&f->srv, SIGTERM);
 	event_base_free(f->base);
-	unlink(f->sock);
-	rmdir(f->dir);
+	unlink(f->srv.sock);
+	rmdir(f->srv.dir);
 	free(f);
 	return 0;
 }
@@ -258,7 +170,7 @@ append(struct fixture *f, const struct stream_target *t,
 static long long
 cmdstat_calls(struct fixture *f, const char *cmd)
 {
-	redisReply *reply = sync_cmd(f, "INFO commandstats");
+	redisReply *reply = test_redis_cmd(&f->srv, "INFO commandstats");
 	char needle[64];
 	const char *p;
 	long long calls = 0;
@@ -302,7 +214,7 @@ test_append_fields(void **state)
 	assert_int_equal(out.written, 2);
 	assert_int_equal(out.duplicates, 0);
 
-	reply = sync_cmd(f, "XRANGE bt:events - +");
+	reply = test_redis_cmd(&f->srv, "XRANGE bt:events - +");
 	assert_non_null(reply);
 	assert_int_equal(reply->type, REDIS_REPLY_ARRAY);
 	assert_int_equal(reply->elements, 2);
@@ -329,7 +241,7 @@ test_append_fields(void **state)
 
 	/* Each event has its mark. */
 	{
-		redisReply *mark = sync_cmd(f, "EXISTS bt:seen:website:e1 "
+		redisReply *mark = test_redis_cmd(&f->srv, "EXISTS bt:seen:website:e1 "
 		    "bt:seen:website:e2");
 
 		assert_non_null(mark);
@@ -449,7 +361,7 @@ test_noscript_fallback(void **state)
 	assert_int_equal(cmdstat_calls(f, "eval"), 1);
 	assert_int_equal(cmdstat_calls(f, "evalsha"), 2);
 
-	reply = sync_cmd(f, "SCRIPT FLUSH");
+	reply = test_redis_cmd(&f->srv, "SCRIPT FLUSH");
 	assert_non_null(reply);
 	freeReplyObject(reply);
 	ev = mkevent("website", "s3", "a@b.co", 3);
@@ -468,7 +380,7 @@ test_script_error(void **state)
 	redisReply *reply;
 
 	/* The stream key holds a string: XADD fails, no mark is left. */
-	reply = sync_cmd(f, "SET bt:events notastream");
+	reply = test_redis_cmd(&f->srv, "SET bt:events notastream");
 	assert_non_null(reply);
 	freeReplyObject(reply);
 	out = append(f, &target, &ev, 1);
@@ -505,12 +417,12 @@ test_redis_down(void **state)
 	redisReply *reply;
 
 	/* In flight when the server goes: the callback gets -1. */
-	reply = sync_cmd(f, "CLIENT PAUSE 3000 ALL");
+	reply = test_redis_cmd(&f->srv, "CLIENT PAUSE 3000 ALL");
 	assert_non_null(reply);
 	freeReplyObject(reply);
 	assert_int_equal(stream_append(f->r, &target, &ev, 1, append_cb,
 	    &inflight), 0);
-	server_stop(f);
+	test_redis_stop(&f->srv, SIGTERM);
 	assert_true(run_until(f->base, &inflight.calls, 1, 3000));
 	assert_int_equal(inflight.rc, -1);
 	assert_true(run_until(f->base, &f->downs, 1, 3000));
@@ -541,7 +453,7 @@ test_lead_sequence(void **state)
 	assert_int_equal(out.written, 3);
 	out = append(f, &target, dup, 1);
 	assert_int_equal(out.duplicates, 1);
-	reply = sync_cmd(f, "XRANGE bt:events - +");
+	reply = test_redis_cmd(&f->srv, "XRANGE bt:events - +");
 	assert_non_null(reply);
 	assert_int_equal(reply->elements, 3);
 	assert_string_equal(reply->element[0]->element[1]->element[15]->str,
@@ -551,7 +463,7 @@ test_lead_sequence(void **state)
 	assert_string_equal(reply->element[2]->element[1]->element[15]->str,
 	    "2");
 	freeReplyObject(reply);
-	reply = sync_cmd(f, "HGET bt:lead:a@b.co seq_in");
+	reply = test_redis_cmd(&f->srv, "HGET bt:lead:a@b.co seq_in");
 	assert_non_null(reply);
 	assert_string_equal(reply->str, "2");
 	freeReplyObject(reply);
