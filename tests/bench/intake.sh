@@ -44,44 +44,9 @@ if [ -z "${BATOND:-}" ] || [ -z "${LOADGEN:-}" ] ||
 	BARE_RESPONDER=$B/tests/bench/bare_responder
 fi
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/baton-bench.XXXXXX")
-PIDS=()
-
-cleanup()
-{
-	local rc=$? pid
-	trap - EXIT
-	# A second Ctrl-C must not cut the cleanup short.
-	trap "" INT TERM
-	for pid in "${PIDS[@]}"; do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in "${PIDS[@]}"; do
-		for _ in $(seq 50); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-	rm -rf "$TMP"
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-die()
-{
-	echo "bench: $*" >&2
-	[ -s "$TMP/batond.log" ] && tail -n 20 "$TMP/batond.log" >&2
-	exit 1
-}
-
-free_port()
-{
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+BENCH_NAME=bench
+# shellcheck source=tests/bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 # wait_http PORT: until GET /healthz answers at all (bounded, 10 s).
 wait_http()

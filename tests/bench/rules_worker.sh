@@ -49,44 +49,10 @@ if [ -z "${BATOND:-}" ]; then
 	BATOND=$B/daemon/batond
 fi
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/baton-rules-bench.XXXXXX")
-PIDS=()
+BENCH_NAME=rules-bench
+# shellcheck source=tests/bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 CC=${CC:-cc}
-
-cleanup()
-{
-	local rc=$? pid
-	trap - EXIT
-	trap "" INT TERM
-	for pid in "${PIDS[@]}"; do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in "${PIDS[@]}"; do
-		for _ in $(seq 50); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-	rm -rf "$TMP"
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-die()
-{
-	echo "bench: $*" >&2
-	[ -s "$TMP/batond.log" ] && tail -n 20 "$TMP/batond.log" >&2
-	exit 1
-}
-
-free_port()
-{
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 # The baseline client: argv socket stream count; prints "<entries>
 # <seconds>".  Blocking hiredis is fine here: this is a bench tool.
