@@ -20,12 +20,13 @@
  * It returns one integer per event: 1 written, 0 already there.  The
  * marks are declared as keys so that the script touches only keys it was
  * given.  Per event: SET NX claims the mark (a redelivery stops there),
- * XADD writes the entry with the lead's next sequence number `seq`, and
- * HSET records that number as the lead's `seq_in`.  The rules worker
- * applies a lead's events strictly in `seq` order and knows a redelivery
- * by it.  An XADD that fails (out of memory, say) removes the mark again
- * before the script returns the error, and leaves seq_in as it was, so no
- * mark stands for an event that is not written and no number is skipped.
+ * HINCRBY takes the lead's next sequence number (`seq_in` in its hash),
+ * and XADD writes the entry with it as `seq`.  The rules worker applies a
+ * lead's events strictly in `seq` order and knows a redelivery by it.  A
+ * HINCRBY or XADD that fails (a corrupt hash, out of memory) gives the
+ * number back and removes the mark before the script returns the error,
+ * so no mark stands for an event that is not written and no number is
+ * skipped.
  * Events written before such an error stay, with their marks, and a
  * redelivery counts them as duplicates.  The same event twice in one call
  * is written once.
@@ -59,7 +60,11 @@ static const char stream_script[] =
     "    out[i] = 0\n"
     "  else\n"
     "    local a = 4 + (i - 1) * 6\n"
-    "    local seq = (tonumber(redis.call('HGET', lead, 'seq_in')) or 0) + 1\n"
+    "    local seq = redis.pcall('HINCRBY', lead, 'seq_in', 1)\n"
+    "    if type(seq) == 'table' and seq.err then\n"
+    "      redis.call('DEL', mark)\n"
+    "      return redis.error_reply(seq.err)\n"
+    "    end\n"
     "    local r\n"
     "    if maxlen > 0 then\n"
     "      r = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',\n"
@@ -73,10 +78,10 @@ static const char stream_script[] =
     "        'data', ARGV[a + 5], 'seq', seq)\n"
     "    end\n"
     "    if type(r) == 'table' and r.err then\n"
+    "      redis.call('HINCRBY', lead, 'seq_in', -1)\n"
     "      redis.call('DEL', mark)\n"
     "      return redis.error_reply(r.err)\n"
     "    end\n"
-    "    redis.call('HSET', lead, 'seq_in', seq)\n"
     "    out[i] = 1\n"
     "  end\n"
     "end\n"

@@ -472,6 +472,35 @@ test_lead_sequence(void **state)
 	baton_event_free(dup[0]);
 }
 
+/* A lead hash whose seq_in is not a number fails the append whole: no
+ * mark is left behind, so the sender's retry is not lost once the hash
+ * is mended. */
+static void
+test_corrupt_sequence(void **state)
+{
+	struct fixture *f = *state;
+	struct baton_event *ev = mkevent("website", "c1", "bad@b.co", 1);
+	struct outcome out = { 0, 99, 0, 0 };
+	redisReply *reply;
+
+	reply = test_redis_cmd(&f->srv, "HSET bt:lead:bad@b.co seq_in x");
+	assert_non_null(reply);
+	freeReplyObject(reply);
+	assert_int_equal(stream_append(f->r, &target, &ev, 1, append_cb,
+	    &out), 0);
+	assert_true(run_until(f->base, &out.calls, 1, 3000));
+	assert_int_equal(out.rc, -1);
+	assert_int_equal(sync_int(f, "EXISTS %s", "bt:seen:website:c1"), 0);
+	assert_int_equal(sync_int(f, "XLEN %s", "bt:events"), 0);
+	/* Mended, the retry is written with number 1. */
+	reply = test_redis_cmd(&f->srv, "HDEL bt:lead:bad@b.co seq_in");
+	assert_non_null(reply);
+	freeReplyObject(reply);
+	out = append(f, &target, &ev, 1);
+	assert_int_equal(out.written, 1);
+	baton_event_free(ev);
+}
+
 /* Appends queued in one loop iteration go out as one script call, each
  * with its own counts; a second batcher append of a known event is a
  * duplicate of the first even inside the same call. */
@@ -575,6 +604,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_redis_down, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_lead_sequence, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_sequence, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_batcher_groups, setup,
 		    teardown),
