@@ -415,6 +415,45 @@ intake_written(int rc, size_t written, size_t duplicates, void *arg)
 	runtime_request_done(rt);
 }
 
+/*
+ * Logs why a request was refused, at most REFUSAL_LOG_BURST lines per
+ * second: a flood of bad requests (an attacker, a misconfigured sender)
+ * must not flood the journal.  The first line after a quiet spell says
+ * how many were left out.  The metrics count every refusal regardless.
+ */
+#define REFUSAL_LOG_BURST 10
+
+static void
+log_refusal(const struct webhook_call *call)
+{
+	static int64_t window;          /* the second being counted */
+	static unsigned logged, dropped;
+	int64_t now = call->received_ms / 1000;
+	const char *type = connector_descriptor(call->ci)->name;
+	const char *name = connector_name(call->ci);
+	char more[64] = "";
+
+	if (now != window) {
+		window = now;
+		logged = 0;
+	}
+	if (logged >= REFUSAL_LOG_BURST) {
+		dropped++;
+		return;
+	}
+	logged++;
+	if (dropped > 0)
+		snprintf(more, sizeof(more), " (%u more refusals not logged)",
+		    dropped);
+	dropped = 0;
+	if (call->status == 401)
+		log_notice("[%s:%s] %s %s: %s%s", type, name, call->method,
+		    call->uri, call->error, more);
+	else
+		log_info("[%s:%s] refused (%d): %s%s", type, name,
+		    call->status, call->error, more);
+}
+
 /* After the connector has parsed the request (now or later). */
 static void
 intake_parsed(struct webhook_call *call, int rc)
@@ -429,14 +468,7 @@ intake_parsed(struct webhook_call *call, int rc)
 			snprintf(call->error, sizeof(call->error),
 			    "the request was refused");
 		}
-		if (call->status == 401)
-			log_notice("[%s:%s] %s %s: %s",
-			    connector_descriptor(call->ci)->name, name,
-			    call->method, call->uri, call->error);
-		else
-			log_info("[%s:%s] refused (%d): %s",
-			    connector_descriptor(call->ci)->name, name,
-			    call->status, call->error);
+		log_refusal(call);
 		/* Signature details stay in the log, not the reply. */
 		if (call->status == 401)
 			snprintf(call->error, sizeof(call->error),

@@ -3,6 +3,7 @@ the flat entry a good request leaves in baton:events."""
 
 import json
 import re
+import time
 
 import harness
 from harness import (BatonCase, SECRET, STREAM_FIELDS, WEBSITE, event, sign,
@@ -156,6 +157,28 @@ class HttpContract(BatonCase):
         r = self.b.post("website", event("after-outage"))
         self.assertEqual(r.status, 200, repr(r))
         self.assertEqual(self.stream_ids(), ["after-outage"])
+
+    def test_refusals_flood_neither_log_nor_metrics_lose_count(self):
+        start = time.monotonic()
+        for i in range(300):
+            r = self.b.post("website", event(f"flood-{i}"),
+                            signature="sha256=" + "0" * 64)
+            self.assertEqual(r.status, 401, repr(r))
+        seconds = time.monotonic() - start
+        lines = [l for l in self.b.log_text().splitlines()
+                 if "does not match the body" in l]
+        # At most 10 lines per second of flood (plus the second it
+        # started in), and the suppressed ones are counted.
+        self.assertLessEqual(len(lines), 10 * (int(seconds) + 2), lines)
+        self.assertLess(len(lines), 300)
+        if len(lines) > 10:
+            self.assertTrue(any("more refusals not logged" in l
+                                for l in lines), lines)
+        m = re.search(r'^baton_webhook_requests_total\{connector="website",'
+                      r'status="401"\} (\d+)$',
+                      self.b.get("/metrics").body.decode(), re.M)
+        self.assertIsNotNone(m)
+        self.assertEqual(int(m.group(1)), 300)
 
     def test_metrics_prometheus_text(self):
         self.assertEqual(self.b.post("website", event("m-1")).status, 200)
