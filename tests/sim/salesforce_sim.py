@@ -43,18 +43,14 @@ import json
 import os
 import re
 import secrets
-import signal
-import socket
-import struct
 import sys
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
-MAX_BODY = 5 * 1024 * 1024          # refuse request bodies above 5 MiB
-DRAIN_MAX = 32 * 1024 * 1024       # ...but read (and drop) up to this
+from simhttp import SimHandler, SimServer, serve_until_signal
+
 COLLECTION_MAX = 200                # sObject Collections record limit
 CALL_LOG_MAX = 20000                # call log ring size
 TOKENS_MAX = 5000                   # access tokens remembered
@@ -699,7 +695,7 @@ def sort_records(recs, order):
 
 # --------------------------------------------------------------------------
 
-class SalesforceSim:
+class SalesforceSim(SimServer):
     """The simulator: state, knobs and an HTTP server on 127.0.0.1."""
 
     def __init__(self, port=0, *, client_id="baton-client-id",
@@ -1358,14 +1354,7 @@ class SalesforceSim:
     # --------------------------------------------------------------- server
 
     def start(self):
-        handler = type("Handler", (SimHandler,), {"sim": self})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever,
-                                       kwargs={"poll_interval": 0.1},
-                                       daemon=True)
-        self.thread.start()
+        SimServer.start(self)
         if self.state_file:
             self._flusher = threading.Thread(target=self._flush_loop,
                                              daemon=True)
@@ -1374,18 +1363,12 @@ class SalesforceSim:
 
     def stop(self):
         self._stopping.set()
-        if self.httpd:
-            self.httpd.shutdown()
-            self.httpd.server_close()
+        SimServer.stop(self)
         if self.state_file:
             try:
                 self.save_state()
             except OSError:
                 pass
-
-    @property
-    def base_url(self):
-        return f"http://127.0.0.1:{self.port}"
 
     def instance_url(self):
         return self.config["instance_url"] or self.base_url
@@ -1615,74 +1598,9 @@ def coerce(sobj, name, spec, v):
 VERSION_RE = re.compile(r"^/services/data/v(\d+)\.(\d+)(/.*)?$")
 
 
-class SimHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(SimHandler):
     server_version = "SalesforceSim/1.0"
-    sim = None          # set per server
-
-    def log_message(self, fmt, *args):
-        if self.sim.verbose:
-            sys.stderr.write("salesforce_sim: %s - %s\n" %
-                             (self.address_string(), fmt % args))
-
-    def do_GET(self):
-        self.handle_any("GET")
-
-    def do_POST(self):
-        self.handle_any("POST")
-
-    def do_PATCH(self):
-        self.handle_any("PATCH")
-
-    def do_PUT(self):
-        self.handle_any("PUT")
-
-    def do_DELETE(self):
-        self.handle_any("DELETE")
-
-    def do_HEAD(self):
-        self.handle_any("HEAD")
-
-    # ------------------------------------------------------------ plumbing
-
-    def read_body(self):
-        """The request body, or None after answering 413."""
-        te = (self.headers.get("Transfer-Encoding") or "").lower()
-        if "chunked" in te:
-            out = bytearray()
-            while True:
-                line = self.rfile.readline(1024)
-                try:
-                    size = int(line.split(b";")[0].strip() or b"0", 16)
-                except ValueError:
-                    size = 0
-                if size == 0:
-                    while self.rfile.readline(1024) not in (b"\r\n", b"\n",
-                                                            b""):
-                        pass
-                    break
-                if len(out) + size > MAX_BODY:
-                    self.too_large()
-                    return None
-                out += self.rfile.read(size)
-                self.rfile.readline(16)
-            return bytes(out)
-        try:
-            n = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            n = 0
-        if n > MAX_BODY:
-            # Read and discard a moderately oversized body first, so that
-            # a client still sending it sees the 413 rather than EPIPE.
-            left = n if n <= DRAIN_MAX else 0
-            while left > 0:
-                chunk = self.rfile.read(min(left, 65536))
-                if not chunk:
-                    break
-                left -= len(chunk)
-            self.too_large()
-            return None
-        return self.rfile.read(n) if n > 0 else b""
+    name = "salesforce_sim"
 
     def too_large(self):
         self.close_connection = True
@@ -1712,17 +1630,6 @@ class SimHandler(BaseHTTPRequestHandler):
         if status not in (204, 304) and self.command != "HEAD":
             self.wfile.write(data)
         self.status_sent = status
-
-    def drop(self, mode):
-        self.close_connection = True
-        try:
-            if mode == "reset":
-                self.connection.setsockopt(socket.SOL_SOCKET,
-                                           socket.SO_LINGER,
-                                           struct.pack("ii", 1, 0))
-            self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
     # ---------------------------------------------------------- dispatcher
 
@@ -2651,6 +2558,9 @@ def fault_body(status, retry_after):
 
 # --------------------------------------------------------------------------
 
+SalesforceSim.handler_class = Handler
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(
         description="Salesforce REST API simulator (127.0.0.1 only)")
@@ -2688,14 +2598,7 @@ def main(argv=None):
                         api_limit=args.api_limit, page_size=args.page_size,
                         external_ids=ext, state_file=args.state_file,
                         verbose=args.verbose)
-    sim.start()
-    print(f"listening on 127.0.0.1:{sim.port}", flush=True)
-    done = threading.Event()
-    for s in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(s, lambda *_: done.set())
-    done.wait()
-    sim.stop()
-    return 0
+    return serve_until_signal(sim)
 
 
 if __name__ == "__main__":

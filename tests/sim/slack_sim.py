@@ -38,18 +38,14 @@ import json
 import math
 import os
 import re
-import signal
-import socket
-import struct
 import sys
 import threading
 import time
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-MAX_BODY = 5 * 1024 * 1024          # refuse request bodies above 5 MiB
-DRAIN_MAX = 32 * 1024 * 1024       # ...but read (and drop) up to this
+from simhttp import SimHandler, SimServer, serve_until_signal
+
 CALL_LOG_MAX = 20000                # call log ring size
 MESSAGES_MAX = 50000                # accepted messages kept (all hooks)
 
@@ -240,7 +236,7 @@ def validate_payload(p, text_limit):
 
 # --------------------------------------------------------------------------
 
-class SlackSim:
+class SlackSim(SimServer):
     """The simulator: webhooks, received messages, knobs, and an HTTP
     server on 127.0.0.1."""
 
@@ -466,28 +462,6 @@ class SlackSim:
                                     for h, s in self.hooks.items()
                                     if s["status"] != "active"}}
 
-    # --------------------------------------------------------------- server
-
-    def start(self):
-        handler = type("Handler", (SimHandler,), {"sim": self})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever,
-                                       kwargs={"poll_interval": 0.1},
-                                       daemon=True)
-        self.thread.start()
-        return self
-
-    def stop(self):
-        if self.httpd:
-            self.httpd.shutdown()
-            self.httpd.server_close()
-
-    @property
-    def base_url(self):
-        return f"http://127.0.0.1:{self.port}"
-
     # ------------------------------------------------------------- requests
 
     def log_call(self, method, path, status, note=None, hook=None):
@@ -626,72 +600,9 @@ def parse_body(ctype_header, body):
 
 # --------------------------------------------------------------------------
 
-class SimHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(SimHandler):
     server_version = "SlackSim/1.0"
-    sim = None          # set per server
-
-    def log_message(self, fmt, *args):
-        if self.sim.verbose:
-            sys.stderr.write("slack_sim: %s - %s\n" %
-                             (self.address_string(), fmt % args))
-
-    def do_GET(self):
-        self.handle_any("GET")
-
-    def do_POST(self):
-        self.handle_any("POST")
-
-    def do_PUT(self):
-        self.handle_any("PUT")
-
-    def do_PATCH(self):
-        self.handle_any("PATCH")
-
-    def do_DELETE(self):
-        self.handle_any("DELETE")
-
-    def do_HEAD(self):
-        self.handle_any("HEAD")
-
-    # ------------------------------------------------------------ plumbing
-
-    def read_body(self):
-        """The request body, or None after answering 413."""
-        te = (self.headers.get("Transfer-Encoding") or "").lower()
-        if "chunked" in te:
-            out = bytearray()
-            while True:
-                line = self.rfile.readline(1024)
-                try:
-                    size = int(line.split(b";")[0].strip() or b"0", 16)
-                except ValueError:
-                    size = 0
-                if size == 0:
-                    while self.rfile.readline(1024) not in (b"\r\n", b"\n",
-                                                            b""):
-                        pass
-                    break
-                if len(out) + size > MAX_BODY:
-                    self.too_large()
-                    return None
-                out += self.rfile.read(size)
-                self.rfile.readline(16)
-            return bytes(out)
-        try:
-            n = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            n = 0
-        if n > MAX_BODY:
-            left = n if n <= DRAIN_MAX else 0
-            while left > 0:
-                chunk = self.rfile.read(min(left, 65536))
-                if not chunk:
-                    break
-                left -= len(chunk)
-            self.too_large()
-            return None
-        return self.rfile.read(n) if n > 0 else b""
+    name = "slack_sim"
 
     def too_large(self):
         self.close_connection = True
@@ -715,17 +626,6 @@ class SimHandler(BaseHTTPRequestHandler):
     def send_json(self, status, obj):
         self.send_text(status, json.dumps(obj, separators=(",", ":")),
                        ctype="application/json; charset=utf-8")
-
-    def drop(self, mode):
-        self.close_connection = True
-        try:
-            if mode == "reset":
-                self.connection.setsockopt(socket.SOL_SOCKET,
-                                           socket.SO_LINGER,
-                                           struct.pack("ii", 1, 0))
-            self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
     # ---------------------------------------------------------- dispatcher
 
@@ -855,6 +755,9 @@ def parse_hook_arg(item):
     return normalize_hook(h), (ch or None)
 
 
+SlackSim.handler_class = Handler
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(
         description="Slack incoming-webhook simulator (127.0.0.1 only)")
@@ -887,14 +790,7 @@ def main(argv=None):
     sim = SlackSim(args.port, hooks=hooks, rate_per_sec=args.rate,
                    burst=args.burst, text_limit=args.text_limit,
                    verbose=args.verbose)
-    sim.start()
-    print(f"listening on 127.0.0.1:{sim.port}", flush=True)
-    done = threading.Event()
-    for s in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(s, lambda *_: done.set())
-    done.wait()
-    sim.stop()
-    return 0
+    return serve_until_signal(sim)
 
 
 if __name__ == "__main__":

@@ -18,20 +18,11 @@ import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from simtest import run_module, vendor_samples  # noqa: E402
 from slack_sim import DEFAULT_HOOK, SlackSim  # noqa: E402
 
 
-def find_samples():
-    cands = [os.environ.get("BATON_VENDOR_SAMPLES", ""),
-             os.path.join(HERE, "..", "..", "..", "shared", "vendor-samples"),
-             "/work/shared/vendor-samples"]
-    for c in cands:
-        if c and os.path.isdir(os.path.join(c, "slack")):
-            return os.path.join(c, "slack")
-    return None
-
-
-SAMPLES = find_samples()
+SAMPLES = vendor_samples("slack")
 
 
 def sample_bytes(name):
@@ -621,20 +612,5 @@ class Cli(unittest.TestCase):
 
 # ==========================================================================
 
-def main():
-    if not SAMPLES:
-        print("vendor samples not found (set BATON_VENDOR_SAMPLES)",
-              file=sys.stderr)
-        print("0 passed, 1 failed")
-        return 1
-    suite = unittest.defaultTestLoader.loadTestsFromModule(
-        sys.modules[__name__])
-    r = unittest.TextTestRunner(verbosity=2).run(suite)
-    failed = len(r.failures) + len(r.errors)
-    passed = r.testsRun - failed - len(r.skipped)
-    print(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 and r.testsRun > 0 else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_module(__name__, SAMPLES))

@@ -8,6 +8,12 @@
 #ifndef BATON_TEST_SPEC_RULES_H
 #define BATON_TEST_SPEC_RULES_H
 
+#include <stdio.h>
+#include <string.h>
+
+#include "diag.h"
+#include "rules.h"
+
 static const char spec_example[] =
     "[score]\n"
     "rule = +20 if title ~ \"vp|vice president|director|head of\"\n"
@@ -30,5 +36,19 @@ static const char spec_example[] =
     "# sales must accept or reject an MQL\n"
     "within = 24h\n"
     "on_breach = notify, recycle\n";
+
+/* The example compiled as "rules.conf", or NULL having printed why. */
+static inline struct rules *
+spec_rules_compile(void)
+{
+	struct diag d = { 0 };
+	struct rules *r = rules_parse_buffer("rules.conf", spec_example,
+	    strlen(spec_example), &d);
+
+	if (r == NULL)
+		diag_print(&d, stderr);
+	diag_clear(&d);
+	return r;
+}
 
 #endif

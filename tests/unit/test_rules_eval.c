@@ -32,15 +32,10 @@ static int
 setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	struct diag d = { 0 };
 
 	if (f == NULL)
 		return -1;
-	f->r = rules_parse_buffer("rules.conf", spec_example,
-	    strlen(spec_example), &d);
-	if (f->r == NULL) {
-		diag_print(&d, stderr);
-		diag_clear(&d);
+	if ((f->r = spec_rules_compile()) == NULL) {
 		free(f);
 		return -1;
 	}
