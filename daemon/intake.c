@@ -217,6 +217,29 @@ webhook_call_add_header(struct webhook_call *call, const char *name,
 	return 0;
 }
 
+/*
+ * What the connector's answer rc means for the request: 0 when its events
+ * are ready to be written, else the refusal's status (call->status and
+ * call->error set, events dropped): the connector's own refusal, 400 for
+ * a failure it did not explain, or 400 past the per-request event limit.
+ */
+static int
+call_verdict(struct webhook_call *call, int rc)
+{
+	if (rc != 0 && call->status == 0) {
+		call->status = 400;
+		snprintf(call->error, sizeof(call->error),
+		    "the request was refused");
+	} else if (call->status == 0 && call->overflow) {
+		call_drop_events(call);
+		call->status = 400;
+		snprintf(call->error, sizeof(call->error),
+		    "too many events in one request (at most %zu)",
+		    call->max_events);
+	}
+	return call->status;
+}
+
 int
 webhook_call_parse(struct webhook_call *call)
 {
@@ -237,19 +260,7 @@ webhook_call_parse(struct webhook_call *call)
 		    "connector answered later; not supported without the loop");
 		return call->status;
 	}
-	if (rc != 0 && call->status == 0) {
-		call->status = 400;
-		snprintf(call->error, sizeof(call->error),
-		    "the request was refused");
-	}
-	if (rc == 0 && call->overflow) {
-		call_drop_events(call);
-		call->status = 400;
-		snprintf(call->error, sizeof(call->error),
-		    "too many events in one request (at most %zu)",
-		    call->max_events);
-	}
-	return call->status != 0 ? call->status : 200;
+	return call_verdict(call, rc) != 0 ? call->status : 200;
 }
 
 size_t
@@ -462,25 +473,13 @@ intake_parsed(struct webhook_call *call, int rc)
 	const char *name = connector_name(call->ci);
 	struct stream_target t;
 
-	if (rc != 0 || call->status != 0) {
-		if (call->status == 0) {
-			call->status = 400;
-			snprintf(call->error, sizeof(call->error),
-			    "the request was refused");
-		}
+	if (call_verdict(call, rc) != 0) {
 		log_refusal(call);
 		/* Signature details stay in the log, not the reply. */
 		if (call->status == 401)
 			snprintf(call->error, sizeof(call->error),
 			    "signature check failed");
 		intake_finish(call, call->status, NULL);
-		return;
-	}
-	if (call->overflow) {
-		call_drop_events(call);
-		intake_refuse(call, 400,
-		    "too many events in one request (at most %zu)",
-		    call->max_events);
 		return;
 	}
 	if (call->nevents == 0) {

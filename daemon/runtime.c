@@ -98,46 +98,35 @@ redis_state(bool up, void *arg)
 		    "is back");
 }
 
-/* A new connection for rc; NULL having logged why. */
-static struct redis *
-redis_open(struct runtime *rt, const struct redis_conf *rc)
+/*
+ * What conf's [redis] settings drive: the intake's connection and the
+ * rules worker on connections of its own, already given conf's rules.
+ * Returns 0, or -1 having logged why (nothing left open).
+ */
+static int
+backend_open(struct runtime *rt, const struct config *conf,
+    struct redis **redis, struct rules_worker **worker)
 {
-	struct redis_opts o;
-	struct redis *r;
-	char err[256];
-
-	memset(&o, 0, sizeof(o));
-	if (redis_opts_from_conf(rc, &o, err, sizeof(err)) == -1) {
-		log_warnx("redis: %s", err);
-		return NULL;
-	}
-	r = redis_new(rt->base, &o, "intake", redis_state, rt);
-	redis_opts_clear(&o);
-	return r;
-}
-
-/* The rules worker for conf on connections of its own, already given
- * conf's rules; NULL having logged why. */
-static struct rules_worker *
-worker_open(struct runtime *rt, const struct config *conf)
-{
-	struct rules_worker *w;
 	struct redis_opts o;
 	char err[256];
 
 	memset(&o, 0, sizeof(o));
 	if (redis_opts_from_conf(&conf->redis, &o, err, sizeof(err)) == -1) {
 		log_warnx("redis: %s", err);
-		return NULL;
+		return -1;
 	}
-	w = rules_worker_new(rt->base, &o, conf->redis.prefix,
-	    conf->redis.stream_maxlen, NULL);
+	*redis = redis_new(rt->base, &o, "intake", redis_state, rt);
+	*worker = *redis == NULL ? NULL : rules_worker_new(rt->base, &o,
+	    conf->redis.prefix, conf->redis.stream_maxlen, NULL);
 	redis_opts_clear(&o);
-	if (w == NULL)
-		log_warnx("rules worker: out of memory");
-	else
-		rules_worker_set_rules(w, conf->rules);
-	return w;
+	if (*worker == NULL) {
+		log_warnx("redis: out of memory");
+		redis_free(*redis);
+		*redis = NULL;
+		return -1;
+	}
+	rules_worker_set_rules(*worker, conf->rules);
+	return 0;
 }
 
 /* A replaced worker has finished what it had sent. */
@@ -248,8 +237,7 @@ runtime_init(struct runtime *rt, const char *conf_path)
 	if ((rt->batcher = stream_batcher_new(rt->base, 0)) == NULL)
 		goto fail;
 	rt->redis_fingerprint = redis_fingerprint(&conf->redis);
-	if ((rt->redis = redis_open(rt, &conf->redis)) == NULL ||
-	    (rt->worker = worker_open(rt, conf)) == NULL)
+	if (backend_open(rt, conf, &rt->redis, &rt->worker) == -1)
 		goto fail;
 	rt->worker_running = true;
 	if (conf->rules == NULL)
@@ -354,11 +342,9 @@ runtime_reload(struct runtime *rt)
 	fp = redis_fingerprint(&next->redis);
 	if (fp == NULL || rt->redis_fingerprint == NULL ||
 	    strcmp(fp, rt->redis_fingerprint) != 0) {
-		if ((redis = redis_open(rt, &next->redis)) == NULL ||
-		    (worker = worker_open(rt, next)) == NULL) {
+		if (backend_open(rt, next, &redis, &worker) == -1) {
 			log_warnx("reload refused: bad [redis] settings; the "
 			    "running configuration stays");
-			redis_free(redis);
 			http_server_free(http);
 			config_unref(next);
 			free(fp);
