@@ -8,8 +8,12 @@
 #include <baton/connector.h>
 
 extern const struct connector connector_webhook;
+extern const struct connector connector_salesforce;
+extern const struct connector connector_slack;
 
 const struct connector *const connector_types[] = {
 	&connector_webhook,
+	&connector_salesforce,
+	&connector_slack,
 	NULL,
 };

@@ -18,13 +18,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <baton/http_client.h>
+
 #include "conf.h"
 
 /* The core's own keys of every [connector NAME] section. */
 struct connector_shared {
 	char *type;
 	char *role;
+	char *ca_file;
+	int64_t connect_timeout_ms;
+	int64_t timeout_ms;
+	long long batch_size;
+	int64_t batch_linger_ms;
+	long long rate_limit;
+	int64_t rate_window_ms;
+	long long retry_max;
+	int64_t retry_base_ms;
+	int64_t retry_cap_ms;
+	int64_t poll_interval_ms;
 };
+
+#define NSHARED 13
 
 struct connector_instance {
 	const struct connector *desc;   /* the type */
@@ -33,7 +48,11 @@ struct connector_instance {
 	const struct ini_section *sec;  /* borrowed from the config's doc */
 	void *ctx;                      /* ctx_size bytes, then shared keys */
 	size_t shared_off;              /* offset of the shared struct */
-	struct conf_key shared_keys[3]; /* offsets relative to ctx */
+	struct conf_key shared_keys[NSHARED + 1]; /* offsets relative to
+	                                           ctx */
+	struct connector_settings set;  /* the shared keys, resolved */
+	struct http_client *http;       /* made by connector_http() */
+	struct rate_bucket rate;        /* shared by delivery and poller */
 	struct event_base *base;        /* NULL under --check */
 	struct diag *diag;              /* set only while init() runs */
 	bool in_init;                   /* connector_conf_error allowed */
@@ -41,13 +60,37 @@ struct connector_instance {
 	bool stopped;                   /* stop() was called */
 };
 
+#define SH(f) offsetof(struct connector_shared, f)
 static const struct conf_key shared_template[] = {
 	{ "type", CONF_STRING, NULL, offsetof(struct connector_shared, type),
 	    CONF_REQUIRED, 0, 0, "connector type: webhook, hubspot, ..." },
 	{ "role", CONF_STRING, NULL, offsetof(struct connector_shared, role),
 	    0, 0, 0, "marketing, sales or notify" },
+	{ "ca_file", CONF_STRING, NULL, SH(ca_file), 0, 0, 0,
+	    "PEM bundle trusted for HTTPS instead of the system's" },
+	{ "connect_timeout", CONF_DURATION, "10s", SH(connect_timeout_ms), 0,
+	    0, 0, "TCP and TLS handshake limit of a vendor call" },
+	{ "timeout", CONF_DURATION, "30s", SH(timeout_ms), 0, 0, 0,
+	    "whole-request limit of a vendor call" },
+	{ "batch_size", CONF_INT, NULL, SH(batch_size), 0, 1, 100000,
+	    "items per push (default and maximum: the vendor's batch limit)" },
+	{ "batch_linger", CONF_DURATION, "20ms", SH(batch_linger_ms), 0, 0, 0,
+	    "how long a push waits for its batch to fill" },
+	{ "rate_limit", CONF_INT, NULL, SH(rate_limit), 0, 0, 1000000000,
+	    "vendor calls per rate_window (0: unlimited)" },
+	{ "rate_window", CONF_DURATION, NULL, SH(rate_window_ms), 0, 0, 0,
+	    "the window of rate_limit" },
+	{ "retry_max", CONF_INT, "8", SH(retry_max), 0, 1, 1000,
+	    "attempts before an item goes to the dead-letter stream" },
+	{ "retry_base", CONF_DURATION, "1s", SH(retry_base_ms), 0, 0, 0,
+	    "first retry backoff, doubled per attempt with full jitter" },
+	{ "retry_cap", CONF_DURATION, "5m", SH(retry_cap_ms), 0, 0, 0,
+	    "longest retry backoff" },
+	{ "poll_interval", CONF_DURATION, NULL, SH(poll_interval_ms), 0, 0, 0,
+	    "time between poll rounds; 0 turns polling off" },
 	{ 0 },
 };
+#undef SH
 
 static const struct {
 	const char *name;
@@ -124,6 +167,64 @@ popcount(unsigned v)
 }
 
 /* ---- Lifecycle -------------------------------------------------------- */
+
+/* Reports key (when the section sets it) as meaningless for this type. */
+static void
+refuse_key(struct connector_instance *ci, struct diag *d, const char *key,
+    const char *what)
+{
+	const struct ini_entry *e = conf_entry(ci->sec, key);
+
+	if (e != NULL)
+		diag_add(d, e->file, e->line, "[%s:%s] %s: connector type "
+		    "'%s' does not %s", ci->desc->name, ci->name, key,
+		    ci->desc->name, what);
+}
+
+/* The shared keys with the descriptor's defaults filled in, checked. */
+static void
+resolve_settings(struct connector_instance *ci,
+    const struct connector_shared *sh, struct diag *d)
+{
+	const struct connector *desc = ci->desc;
+	struct connector_settings *st = &ci->set;
+	size_t bmax = desc->batch_max > 0 ? desc->batch_max : 1;
+	const struct ini_entry *e;
+
+	st->ca_file = sh->ca_file;
+	st->connect_timeout_ms = sh->connect_timeout_ms;
+	st->timeout_ms = sh->timeout_ms;
+	st->batch_linger_ms = sh->batch_linger_ms;
+	st->retry_max = (unsigned)sh->retry_max;
+	st->retry_base_ms = sh->retry_base_ms > 0 ? sh->retry_base_ms : 1;
+	st->retry_cap_ms = sh->retry_cap_ms > st->retry_base_ms ?
+	    sh->retry_cap_ms : st->retry_base_ms;
+	st->batch_size = bmax;
+	if ((e = conf_entry(ci->sec, "batch_size")) != NULL) {
+		if ((size_t)sh->batch_size > bmax)
+			diag_add(d, e->file, e->line, "[%s:%s] batch_size: %lld "
+			    "is over the vendor's limit of %zu items a call",
+			    desc->name, ci->name, sh->batch_size, bmax);
+		st->batch_size = (size_t)sh->batch_size;
+	}
+	st->rate_limit = conf_entry(ci->sec, "rate_limit") != NULL ?
+	    sh->rate_limit : desc->rate_limit;
+	st->rate_window_ms = conf_entry(ci->sec, "rate_window") != NULL ?
+	    sh->rate_window_ms : desc->rate_window_ms;
+	if (st->rate_window_ms <= 0)
+		st->rate_window_ms = 1000;
+	st->poll_interval_ms = conf_entry(ci->sec, "poll_interval") != NULL ?
+	    sh->poll_interval_ms : desc->poll_interval_ms;
+	if (desc->poll == NULL) {
+		refuse_key(ci, d, "poll_interval", "poll");
+		st->poll_interval_ms = 0;
+	}
+	if (desc->deliver == NULL) {
+		refuse_key(ci, d, "batch_size", "push");
+		refuse_key(ci, d, "batch_linger", "push");
+	}
+	rate_bucket_init(&ci->rate, st->rate_limit, st->rate_window_ms, 0);
+}
 
 /*
  * Builds the instance for sec (see connectors.h).  Returns it, or NULL
@@ -208,6 +309,8 @@ connector_instance_new(const struct ini_section *sec,
 			ci->role = 0;
 		}
 	}
+	if (diag_count(d) == before)
+		resolve_settings(ci, sh, d);
 	if (diag_count(d) != before) {
 		connector_instance_free(ci);
 		return NULL;
@@ -251,6 +354,8 @@ connector_instance_free(struct connector_instance *ci)
 {
 	if (ci == NULL)
 		return;
+	http_client_free(ci->http);
+	ci->http = NULL;
 	if (ci->inited && ci->desc->destroy != NULL)
 		ci->desc->destroy(ci);
 	if (ci->ctx != NULL) {
@@ -292,6 +397,32 @@ struct event_base *
 connector_base(const struct connector_instance *ci)
 {
 	return ci->base;
+}
+
+const struct connector_settings *
+connector_settings(const struct connector_instance *ci)
+{
+	return &ci->set;
+}
+
+struct rate_bucket *
+connector_rate(struct connector_instance *ci)
+{
+	return &ci->rate;
+}
+
+struct http_client *
+connector_http(struct connector_instance *ci)
+{
+	struct http_client_opts o = { 0 };
+
+	if (ci->http != NULL || ci->base == NULL)
+		return ci->http;
+	o.connect_timeout_ms = ci->set.connect_timeout_ms;
+	o.timeout_ms = ci->set.timeout_ms;
+	o.ca_file = ci->set.ca_file;
+	ci->http = http_client_new(ci->base, &o);
+	return ci->http;
 }
 
 /*

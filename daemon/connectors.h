@@ -10,7 +10,22 @@
 #include "diag.h"
 #include "ini.h"
 
+#include "ratelimit.h"
+
 struct event_base;
+
+/* The core's keys of a section (see connector.h), defaults applied. */
+struct connector_settings {
+	const char *ca_file;            /* NULL: system store */
+	int64_t connect_timeout_ms, timeout_ms;
+	size_t batch_size;              /* 1..batch_max */
+	int64_t batch_linger_ms;
+	long long rate_limit;           /* 0: unlimited */
+	int64_t rate_window_ms;
+	unsigned retry_max;             /* attempts before the DLQ */
+	int64_t retry_base_ms, retry_cap_ms;
+	int64_t poll_interval_ms;       /* 0: no polling */
+};
 
 /* The descriptors, NULL-terminated. */
 extern const struct connector *const connector_types[];
@@ -26,6 +41,14 @@ const struct connector *connector_find(const char *type);
  */
 struct connector_instance *connector_instance_new(
     const struct ini_section *sec, struct event_base *base, struct diag *d);
+
+/* The instance's resolved core keys. */
+const struct connector_settings *connector_settings(
+    const struct connector_instance *ci);
+
+/* The instance's rate budget, shared by its delivery and its poller (the
+ * bucket starts full at time 0 of the monotonic clock). */
+struct rate_bucket *connector_rate(struct connector_instance *ci);
 
 /* Calls stop() (once) so in-flight work winds down. */
 void connector_instance_stop(struct connector_instance *ci);

@@ -18,7 +18,7 @@
  * everything synchronously; when it is called from inside one of our
  * callbacks (`busy`), the memory goes when that callback unwinds.
  */
-#include "http_client.h"
+#include <baton/http_client.h>
 
 #include <baton/log.h>
 

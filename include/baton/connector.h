@@ -39,6 +39,7 @@
 #include <baton/log.h>
 
 struct event_base;
+struct http_client;
 
 /* Roles a connector plays (a set in struct connector, one per instance). */
 #define CONNECTOR_ROLE_MARKETING 0x1u
@@ -95,7 +96,39 @@ struct connector {
 
 	/* Frees what the connector added to its ctx.  Optional. */
 	void (*destroy)(struct connector_instance *ci);
+
+	/*
+	 * The vendor's limits, used when the section does not set its own:
+	 * most items one deliver() call may carry (the batch API's limit;
+	 * 0 means 1), requests allowed per rate window (0: unlimited) and
+	 * the window in ms, and the poll interval in ms (0: no polling
+	 * unless the section sets poll_interval).
+	 */
+	size_t batch_max;
+	long long rate_limit;
+	int64_t rate_window_ms;
+	int64_t poll_interval_ms;
 };
+
+/*
+ * Keys the core reads in every [connector NAME] section besides `type` and
+ * `role` (a connector's table must not reuse these names):
+ *   ca_file          PEM bundle trusted for HTTPS instead of the system's
+ *   connect_timeout  TCP + TLS handshake limit (default 10s)
+ *   timeout          whole HTTP request limit (default 30s)
+ *   batch_size       items per deliver() call (default and maximum:
+ *                    batch_max)
+ *   batch_linger     wait this long for a batch to fill (default 20ms)
+ *   rate_limit       requests per rate_window (default: the descriptor's)
+ *   rate_window      (default: the descriptor's, else 1s)
+ *   retry_max        attempts before an item goes to the DLQ (default 8)
+ *   retry_base       first backoff (default 1s), doubled per attempt with
+ *                    full jitter, capped at retry_cap (default 5m)
+ *   poll_interval    time between poll rounds; 0 turns polling off
+ * A deliver() call and a poll() round each take one token of the rate
+ * limit; a retry_after_ms given with CONNECTOR_RETRY pauses the whole
+ * connector (every vendor so far throttles per app, not per record).
+ */
 
 /* ---- The instance ------------------------------------------------------ */
 
@@ -117,6 +150,14 @@ struct event_base *connector_base(const struct connector_instance *ci);
  */
 void connector_conf_error(struct connector_instance *ci, const char *key,
     const char *fmt, ...) BATON_PRINTF(3, 4);
+
+/*
+ * The instance's HTTP client (include/baton/http_client.h), made on first
+ * use with the section's ca_file and timeouts; NULL under `--check` or
+ * when out of memory.  Owned by the core: its pending calls are
+ * cancelled (their callbacks run) after stop() and before destroy().
+ */
+struct http_client *connector_http(struct connector_instance *ci);
 
 /* Logs a line starting "[type:NAME] ". */
 void connector_log(const struct connector_instance *ci, int level,
@@ -177,6 +218,11 @@ int poll_emit(struct poll_call *call, struct baton_event *ev);
 void poll_complete(struct poll_call *call, enum connector_result rc,
     const char *next_cursor, int64_t retry_after_ms);
 
+/* Asks for the next round right after this one commits instead of after
+ * poll_interval (a round that stopped at a page limit with more to read).
+ * Call before poll_complete(). */
+void poll_again(struct poll_call *call);
+
 /* ---- Delivery ---------------------------------------------------------- */
 
 /* The entries of a batch, in stream order.  An item's event and stream id
@@ -191,6 +237,18 @@ const char *delivery_entry_id(const struct delivery_batch *b, size_t i);
 void delivery_set_result(struct delivery_batch *b, size_t i,
     enum connector_result rc, int64_t retry_after_ms, const char *fmt, ...)
     BATON_PRINTF(5, 6);
+
+/*
+ * Records the vendor's id of the record an OK item created or updated: it
+ * is stored on the lead as ids.<connector NAME> in the same step as the
+ * acknowledgement, so later handoffs and `batonctl lead` show it.
+ */
+void delivery_set_record_id(struct delivery_batch *b, size_t i,
+    const char *id);
+
+/* How many times item i was handed to deliver() before, in this process
+ * (0 the first time). */
+unsigned delivery_attempts(const struct delivery_batch *b, size_t i);
 
 /* Ends the batch: OK items are acknowledged, DROP items go to the DLQ and
  * are acknowledged, RETRY items are retried with backoff. */

@@ -37,7 +37,7 @@
 
 #include <baton/log.h>
 
-#include "http_client.h"
+#include <baton/http_client.h>
 #include "metrics.h"
 
 #include "loop_wait.h"
