@@ -25,6 +25,7 @@
 #include "diag.h"
 #include "http.h"
 #include "metrics.h"
+#include "outbound.h"
 #include "redis.h"
 #include "rules_worker.h"
 
@@ -140,8 +141,25 @@ worker_retired(void *arg)
 static void
 maybe_exit(struct runtime *rt)
 {
-	if (rt->stopping && rt->inflight == 0 && !rt->worker_running)
+	if (rt->stopping && rt->inflight == 0 && !rt->worker_running &&
+	    !rt->outbound_running)
 		event_base_loopexit(rt->base, NULL);
+}
+
+static void
+outbound_stopped(void *arg)
+{
+	struct runtime *rt = arg;
+
+	rt->outbound_running = false;
+	maybe_exit(rt);
+}
+
+/* A replaced outbound has finished its batches and rounds. */
+static void
+outbound_retired(void *arg)
+{
+	outbound_free(arg);
 }
 
 static void
@@ -240,6 +258,11 @@ runtime_init(struct runtime *rt, const char *conf_path)
 	if (backend_open(rt, conf, &rt->redis, &rt->worker) == -1)
 		goto fail;
 	rt->worker_running = true;
+	if ((rt->consumer = outbound_default_consumer()) == NULL ||
+	    (rt->outbound = outbound_start(rt->base, conf, rt->consumer)) ==
+	    NULL)
+		goto fail;
+	rt->outbound_running = true;
 	if (conf->rules == NULL)
 		log_notice("no rules = in [daemon]: events are stored, and wait "
 		    "in the rules group until a reload brings rules");
@@ -283,6 +306,8 @@ runtime_free(struct runtime *rt)
 	struct event **evs[] = { &rt->ev_term, &rt->ev_int, &rt->ev_hup,
 	    &rt->ev_drain, &rt->ev_beat };
 
+	outbound_free(rt->outbound);
+	rt->outbound = NULL;
 	/* Pending appends answer 503 before the listener goes away. */
 	rules_worker_free(rt->worker);
 	rt->worker = NULL;
@@ -304,6 +329,8 @@ runtime_free(struct runtime *rt)
 		event_base_free(rt->base);
 	rt->base = NULL;
 	free(rt->conf_path);
+	free(rt->consumer);
+	rt->consumer = NULL;
 	free(rt->redis_fingerprint);
 	rt->conf_path = rt->redis_fingerprint = NULL;
 }
@@ -316,6 +343,7 @@ runtime_reload(struct runtime *rt)
 	struct http_server *http = NULL;
 	struct redis *redis = NULL;
 	struct rules_worker *worker = NULL;
+	struct outbound *ob;
 	char *fp;
 
 	if (rt->stopping)
@@ -351,6 +379,20 @@ runtime_reload(struct runtime *rt)
 			return -1;
 		}
 	}
+	if ((ob = outbound_start(rt->base, next, rt->consumer)) == NULL) {
+		log_warnx("reload refused: cannot start the deliveries and "
+		    "pollers; the running configuration stays");
+		if (worker != NULL)
+			rules_worker_free(worker);
+		redis_free(redis);
+		http_server_free(http);
+		config_unref(next);
+		free(fp);
+		return -1;
+	}
+	/* The old connectors stop; their config goes once they are done. */
+	outbound_stop(rt->outbound, outbound_retired, rt->outbound);
+	rt->outbound = ob;
 	if (http != NULL) {
 		http_server_free(rt->http);
 		rt->http = http;
@@ -390,7 +432,10 @@ runtime_shutdown(struct runtime *rt)
 	http_server_stop_accepting(rt->http);
 	if (rt->worker_running)
 		rules_worker_stop(rt->worker, worker_stopped, rt);
-	if (rt->inflight == 0 && !rt->worker_running) {
+	if (rt->outbound_running)
+		outbound_stop(rt->outbound, outbound_stopped, rt);
+	if (rt->inflight == 0 && !rt->worker_running &&
+	    !rt->outbound_running) {
 		event_base_loopexit(rt->base, NULL);
 		return;
 	}
@@ -422,6 +467,8 @@ runtime_healthy(const struct runtime *rt, const char **why)
 		return false;
 	}
 	if (rt->worker != NULL && !rules_worker_healthy(rt->worker, why))
+		return false;
+	if (rt->outbound != NULL && !outbound_healthy(rt->outbound, why))
 		return false;
 	if (monotonic_ms() - rt->last_beat_ms > BEAT_STALE_MS) {
 		*why = "event loop stalled";

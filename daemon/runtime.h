@@ -16,6 +16,7 @@ struct event;
 struct event_base;
 struct http_server;
 struct metric_series;
+struct outbound;
 struct redis;
 struct rules_worker;
 
@@ -27,6 +28,9 @@ struct runtime {
 	struct stream_batcher *batcher; /* group commit of intake appends */
 	struct rules_worker *worker;    /* applies rules.conf to events */
 	bool worker_running;            /* not yet stopped (shutdown) */
+	struct outbound *outbound;      /* deliveries and pollers */
+	bool outbound_running;          /* not yet stopped (shutdown) */
+	char *consumer;                 /* name in groups and leases */
 	char *redis_fingerprint;        /* what redis was built from */
 	struct http_server *http;
 	struct event *ev_term, *ev_int, *ev_hup;

@@ -30,6 +30,11 @@
  * Events written before such an error stay, with their marks, and a
  * redelivery counts them as duplicates.  The same event twice in one call
  * is written once.
+ *
+ * The fenced variant (a poller's commit) is the same loop between a check
+ * and a write: first the fence key must hold the caller's value (its
+ * lease), else the script returns -1 having touched nothing; after the
+ * events it sets the cursor key, so events and cursor land together.
  */
 #include "stream.h"
 
@@ -50,40 +55,64 @@
 #define STREAM_DEFAULT_DEDUPE_TTL_MS    (7LL * 24 * 3600 * 1000)
 #define STREAM_BATCH_DEFAULT_EVENTS     512
 
+/* The loop over the events, shared by both scripts: n, maxlen and out are
+ * set before it. */
+#define STREAM_SCRIPT_EVENTS \
+    "for i = 1, n do\n" \
+    "  local mark, lead = KEYS[1 + i], KEYS[1 + n + i]\n" \
+    "  if not redis.call('SET', mark, '1', 'NX', 'PX', ARGV[2]) then\n" \
+    "    out[i] = 0\n" \
+    "  else\n" \
+    "    local a = 4 + (i - 1) * 6\n" \
+    "    local seq = redis.pcall('HINCRBY', lead, 'seq_in', 1)\n" \
+    "    if type(seq) == 'table' and seq.err then\n" \
+    "      redis.call('DEL', mark)\n" \
+    "      return redis.error_reply(seq.err)\n" \
+    "    end\n" \
+    "    local r\n" \
+    "    if maxlen > 0 then\n" \
+    "      r = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',\n" \
+    "        'v', ARGV[3], 'type', ARGV[a], 'lead', ARGV[a + 1],\n" \
+    "        'source', ARGV[a + 2], 'id', ARGV[a + 3], 'at', ARGV[a + 4],\n" \
+    "        'data', ARGV[a + 5], 'seq', seq)\n" \
+    "    else\n" \
+    "      r = redis.pcall('XADD', KEYS[1], '*',\n" \
+    "        'v', ARGV[3], 'type', ARGV[a], 'lead', ARGV[a + 1],\n" \
+    "        'source', ARGV[a + 2], 'id', ARGV[a + 3], 'at', ARGV[a + 4],\n" \
+    "        'data', ARGV[a + 5], 'seq', seq)\n" \
+    "    end\n" \
+    "    if type(r) == 'table' and r.err then\n" \
+    "      redis.call('HINCRBY', lead, 'seq_in', -1)\n" \
+    "      redis.call('DEL', mark)\n" \
+    "      return redis.error_reply(r.err)\n" \
+    "    end\n" \
+    "    out[i] = 1\n" \
+    "  end\n" \
+    "end\n"
+
 static const char stream_script[] =
     "local maxlen = tonumber(ARGV[1])\n"
     "local n = (#KEYS - 1) / 2\n"
     "local out = {}\n"
-    "for i = 1, n do\n"
-    "  local mark, lead = KEYS[1 + i], KEYS[1 + n + i]\n"
-    "  if not redis.call('SET', mark, '1', 'NX', 'PX', ARGV[2]) then\n"
-    "    out[i] = 0\n"
-    "  else\n"
-    "    local a = 4 + (i - 1) * 6\n"
-    "    local seq = redis.pcall('HINCRBY', lead, 'seq_in', 1)\n"
-    "    if type(seq) == 'table' and seq.err then\n"
-    "      redis.call('DEL', mark)\n"
-    "      return redis.error_reply(seq.err)\n"
-    "    end\n"
-    "    local r\n"
-    "    if maxlen > 0 then\n"
-    "      r = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',\n"
-    "        'v', ARGV[3], 'type', ARGV[a], 'lead', ARGV[a + 1],\n"
-    "        'source', ARGV[a + 2], 'id', ARGV[a + 3], 'at', ARGV[a + 4],\n"
-    "        'data', ARGV[a + 5], 'seq', seq)\n"
-    "    else\n"
-    "      r = redis.pcall('XADD', KEYS[1], '*',\n"
-    "        'v', ARGV[3], 'type', ARGV[a], 'lead', ARGV[a + 1],\n"
-    "        'source', ARGV[a + 2], 'id', ARGV[a + 3], 'at', ARGV[a + 4],\n"
-    "        'data', ARGV[a + 5], 'seq', seq)\n"
-    "    end\n"
-    "    if type(r) == 'table' and r.err then\n"
-    "      redis.call('HINCRBY', lead, 'seq_in', -1)\n"
-    "      redis.call('DEL', mark)\n"
-    "      return redis.error_reply(r.err)\n"
-    "    end\n"
-    "    out[i] = 1\n"
-    "  end\n"
+    STREAM_SCRIPT_EVENTS
+    "return out\n";
+
+/*
+ * The fenced append: two more keys after the lead hashes (the fence, the
+ * cursor) and three more arguments after the events (the fence's
+ * expected value, "1" when the cursor is to be set, the cursor).  It
+ * returns -1, having done nothing, when the fence does not hold that value.
+ */
+static const char stream_fenced_script[] =
+    "local maxlen = tonumber(ARGV[1])\n"
+    "local n = (#KEYS - 3) / 2\n"
+    "local out = {}\n"
+    "if redis.call('GET', KEYS[#KEYS - 1]) ~= ARGV[#ARGV - 2] then\n"
+    "  return -1\n"
+    "end\n"
+    STREAM_SCRIPT_EVENTS
+    "if ARGV[#ARGV - 1] == '1' then\n"
+    "  redis.call('SET', KEYS[#KEYS], ARGV[#ARGV])\n"
     "end\n"
     "return out\n";
 
@@ -106,6 +135,14 @@ struct append_req {
 	size_t *argvlen;
 	bool *owned;                    /* argv[i] is ours to free */
 	bool eval_sent;                 /* the NOSCRIPT fallback was used */
+	bool fenced;                    /* stream_fenced_script */
+};
+
+/* What a fenced append adds to the script call (all borrowed). */
+struct append_fence {
+	const char *key, *value;        /* the fence and the value it needs */
+	const char *cursor_key;
+	const char *cursor;             /* NULL: leave the cursor alone */
 };
 
 struct stream_batcher {
@@ -118,18 +155,17 @@ struct stream_batcher {
 	size_t nparts, cap, nevents;
 };
 
-/* The script's SHA-1 in hex, computed on first use. */
+/* A script's SHA-1 in hex, computed into hex (41 bytes) on first use. */
 static const char *
-script_sha(void)
+script_sha(const char *script, size_t len, char *hex)
 {
-	static char hex[2 * 20 + 1];
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
 
 	if (hex[0] != '\0')
 		return hex;
-	if (EVP_Digest(stream_script, sizeof(stream_script) - 1, md, &mdlen,
-	    EVP_sha1(), NULL) != 1 || mdlen != 20)
+	if (EVP_Digest(script, len, md, &mdlen, EVP_sha1(), NULL) != 1 ||
+	    mdlen != 20)
 		return NULL;
 	for (unsigned int i = 0; i < mdlen; i++)
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
@@ -178,9 +214,10 @@ append_reply(struct redisReply *reply, void *arg)
 	    strncmp(reply->str, "NOSCRIPT", 8) == 0) {
 		q->eval_sent = true;
 		q->argv[0] = "EVAL";
-		q->argv[1] = stream_script;
+		q->argv[1] = q->fenced ? stream_fenced_script : stream_script;
 		q->argvlen[0] = 4;
-		q->argvlen[1] = sizeof(stream_script) - 1;
+		q->argvlen[1] = q->fenced ? sizeof(stream_fenced_script) - 1 :
+		    sizeof(stream_script) - 1;
 		log_debug("stream: script not cached on Redis; sending EVAL");
 		if (redis_command_argv(q->r, 0, append_reply, q, q->argc,
 		    q->argv, q->argvlen) == 0)
@@ -192,6 +229,14 @@ append_reply(struct redisReply *reply, void *arg)
 	if (reply->type == REDIS_REPLY_ERROR) {
 		log_warnx("stream: append to %s failed: %s", key, reply->str);
 		goto fail;
+	}
+	if (q->fenced && reply->type == REDIS_REPLY_INTEGER &&
+	    reply->integer == -1) {
+		/* The fence did not hold: nothing was written. */
+		for (k = 0; k < q->nparts; k++)
+			q->parts[k].cb(STREAM_FENCED, 0, 0, q->parts[k].arg);
+		append_req_free(q);
+		return;
 	}
 	if (reply->type != REDIS_REPLY_ARRAY || reply->elements != q->nevents) {
 		log_warnx("stream: append to %s: unexpected reply from the "
@@ -266,15 +311,17 @@ events_complete(struct baton_event *const *evs, size_t n)
 }
 
 /*
- * Builds one EVALSHA for parts[0..nparts) and sends it.  Returns 0 when
- * sent (the request took the parts array; every part's cb runs exactly
- * once, later), or -1 when out of memory or when Redis is not up: no cb
- * was called and the array is still the caller's.
+ * Builds one EVALSHA for parts[0..nparts) and sends it; with a fence (f
+ * not NULL, then n may be 0) of the fenced script.  Returns 0 when sent
+ * (the request took the parts array; every part's cb runs exactly once,
+ * later), or -1 when out of memory or when Redis is not up: no cb was
+ * called and the array is still the caller's.
  */
 static int
 append_send(struct redis *r, const struct stream_target *t,
-    struct append_part *parts, size_t nparts)
+    struct append_part *parts, size_t nparts, const struct append_fence *f)
 {
+	static char sha_plain[2 * 20 + 1], sha_fenced[2 * 20 + 1];
 	struct append_req *q;
 	const char *sha;
 	size_t i, k, n = 0, cap;
@@ -282,19 +329,26 @@ append_send(struct redis *r, const struct stream_target *t,
 
 	for (k = 0; k < nparts; k++)
 		n += parts[k].n;
-	if ((sha = script_sha()) == NULL) {
+	if (f != NULL)
+		sha = script_sha(stream_fenced_script,
+		    sizeof(stream_fenced_script) - 1, sha_fenced);
+	else
+		sha = script_sha(stream_script, sizeof(stream_script) - 1,
+		    sha_plain);
+	if (sha == NULL) {
 		log_warnx("stream: cannot compute the script's SHA-1");
 		return -1;
 	}
-	/* EVALSHA sha numkeys, 1 + 2n keys, 3 + 6n arguments. */
-	if (n == 0 || n > (size_t)(INT32_MAX - 8) / 8 ||
+	/* EVALSHA sha numkeys, 1 + 2n (+ 2) keys, 3 + 6n (+ 3) arguments. */
+	if ((n == 0 && f == NULL) || n > (size_t)(INT32_MAX - 16) / 8 ||
 	    (q = calloc(1, sizeof(*q))) == NULL)
 		return -1;
 	q->r = r;
 	q->parts = parts;
 	q->nparts = nparts;
 	q->nevents = n;
-	cap = 3 + 1 + 2 * n + 3 + 6 * n;
+	q->fenced = f != NULL;
+	cap = 3 + 1 + 2 * n + 2 + 3 + 6 * n + 3;
 	q->argv = calloc(cap, sizeof(*q->argv));
 	q->argvlen = calloc(cap, sizeof(*q->argvlen));
 	q->owned = calloc(cap, sizeof(*q->owned));
@@ -304,7 +358,8 @@ append_send(struct redis *r, const struct stream_target *t,
 	    STREAM_DEFAULT_DEDUPE_TTL_MS;
 	if (put_arg(q, "EVALSHA", false) == -1 ||
 	    put_arg(q, sha, false) == -1 ||
-	    put_arg(q, fmt_ll((long long)(2 * n + 1)), true) == -1 ||
+	    put_arg(q, fmt_ll((long long)(2 * n + 1 + (f != NULL ? 2 : 0))),
+	    true) == -1 ||
 	    put_arg(q, stream_key(t->prefix, t->stream), true) == -1)
 		goto fail;
 	for (k = 0; k < nparts; k++)
@@ -318,6 +373,9 @@ append_send(struct redis *r, const struct stream_target *t,
 			if (put_arg(q, stream_lead_key(t->prefix,
 			    parts[k].evs[i]->lead), true) == -1)
 				goto fail;
+	if (f != NULL && (put_arg(q, f->key, false) == -1 ||
+	    put_arg(q, f->cursor_key, false) == -1))
+		goto fail;
 	if (put_arg(q, fmt_ll(t->maxlen > 0 ? t->maxlen : 0), true) == -1 ||
 	    put_arg(q, fmt_ll((long long)ttl), true) == -1 ||
 	    put_arg(q, EVENT_SCHEMA_VERSION, false) == -1)
@@ -342,6 +400,10 @@ append_send(struct redis *r, const struct stream_target *t,
 				goto fail;
 		}
 	}
+	if (f != NULL && (put_arg(q, f->value, false) == -1 ||
+	    put_arg(q, f->cursor != NULL ? "1" : "0", false) == -1 ||
+	    put_arg(q, f->cursor != NULL ? f->cursor : "", false) == -1))
+		goto fail;
 	if (redis_command_argv(r, 0, append_reply, q, q->argc, q->argv,
 	    q->argvlen) == -1)
 		goto fail;
@@ -365,7 +427,32 @@ stream_append(struct redis *r, const struct stream_target *t,
 		return -1;
 	*part = (struct append_part){ .evs = evs, .n = n, .cb = cb,
 	    .arg = arg };
-	if (append_send(r, t, part, 1) == -1) {
+	if (append_send(r, t, part, 1, NULL) == -1) {
+		free(part);
+		return -1;
+	}
+	return 0;
+}
+
+int
+stream_append_fenced(struct redis *r, const struct stream_target *t,
+    struct baton_event *const *evs, size_t n, const char *fence_key,
+    const char *fence_value, const char *cursor_key, const char *cursor,
+    stream_append_cb cb, void *arg)
+{
+	struct append_fence f = { .key = fence_key, .value = fence_value,
+	    .cursor_key = cursor_key, .cursor = cursor };
+	struct append_part *part;
+
+	if (cb == NULL || fence_key == NULL || fence_value == NULL ||
+	    cursor_key == NULL || !redis_is_up(r) ||
+	    (n > 0 && events_complete(evs, n) == -1))
+		return -1;
+	if ((part = malloc(sizeof(*part))) == NULL)
+		return -1;
+	*part = (struct append_part){ .evs = evs, .n = n, .cb = cb,
+	    .arg = arg };
+	if (append_send(r, t, part, 1, &f) == -1) {
 		free(part);
 		return -1;
 	}
@@ -385,8 +472,8 @@ stream_batcher_flush(struct stream_batcher *b)
 	b->parts = NULL;
 	b->nparts = b->cap = b->nevents = 0;
 	event_del(b->ev_flush);
-	if (!redis_is_up(b->r) || append_send(b->r, &b->t, parts, nparts) ==
-	    -1) {
+	if (!redis_is_up(b->r) ||
+	    append_send(b->r, &b->t, parts, nparts, NULL) == -1) {
 		/* These appends were promised a callback: they fail now. */
 		parts_fail(parts, nparts);
 		free(parts);

@@ -50,6 +50,24 @@ int stream_append(struct redis *r, const struct stream_target *t,
     void *arg);
 
 /*
+ * A fenced append, for a poller's commit: the same per-event semantics as
+ * stream_append() in one script call that first checks that fence_key
+ * holds fence_value (the poller's lease) and writes nothing otherwise,
+ * and after the events sets cursor_key to cursor (unless cursor is NULL).
+ * n may be 0 (evs may then be NULL): only the cursor is set.  All strings
+ * and events must stay valid until cb.  cb's rc is 0 (done, with the
+ * counts), STREAM_FENCED (the fence did not hold: nothing written) or -1
+ * (failed; events before the failure may be written, the cursor is not).
+ * Returns 0 when sent (cb runs exactly once, later), or -1 when Redis is
+ * not up, an event is incomplete, or out of memory (cb is not called).
+ */
+#define STREAM_FENCED 1
+int stream_append_fenced(struct redis *r, const struct stream_target *t,
+    struct baton_event *const *evs, size_t n, const char *fence_key,
+    const char *fence_value, const char *cursor_key, const char *cursor,
+    stream_append_cb cb, void *arg);
+
+/*
  * A group commit: appends made while the loop handles one batch of
  * ready sockets are sent together, in one script call, when that batch
  * is done (or as soon as max_events are queued).  Each append still gets
