@@ -45,6 +45,14 @@ usage(FILE *fp)
 	    "counts,\n"
 	    "                     conversion rates, MQL to acceptance, "
 	    "SLA breaches\n"
+	    "  dlq list [--connector NAME] [-n N] [--json]\n"
+	    "  dlq replay [--connector NAME] [ID...]\n"
+	    "  dlq drop ID...\n"
+	    "                     the entries deliveries gave up on: list "
+	    "them,\n"
+	    "                     send them again to the connector that "
+	    "failed,\n"
+	    "                     or delete them\n"
 	    "  check              check the configuration; print each problem "
 	    "as\n"
 	    "                     FILE:LINE: message and exit 1\n"
@@ -156,6 +164,7 @@ static const struct {
 	{ "tail", ctl_tail },
 	{ "lead", ctl_lead },
 	{ "stats", ctl_stats },
+	{ "dlq", ctl_dlq },
 	{ "check", ctl_check },
 	{ NULL, NULL },
 };

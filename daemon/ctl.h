@@ -144,6 +144,10 @@ int ctl_lead(const char *config_path, int argc, char **argv);
 /* batonctl stats [--since DUR] [--json] */
 int ctl_stats(const char *config_path, int argc, char **argv);
 
+/* batonctl dlq list [--connector NAME] [-n N] [--json] |
+ * replay [--connector NAME] [ID...] | drop ID... */
+int ctl_dlq(const char *config_path, int argc, char **argv);
+
 /* ---- stats' computations (ctl_stats.c), pure for tests ---------------- */
 
 /*
