@@ -674,6 +674,10 @@ def soql_eval(node, rec, schema):
     if v is None or lit is None:
         return False
     a, b = fold(v), fold(lit)
+    if (schema.get(name) or {}).get("type") in ("id", "reference"):
+        # Ids order as ORDER BY Id sorts them (case-sensitively), so the
+        # keyset idiom WHERE Id > :last ORDER BY Id pages without gaps.
+        a, b = v, normalize_id(lit) or lit
     try:
         return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
     except TypeError:

@@ -349,6 +349,31 @@ class Query(SimCase):
                       "('A@Example.com', 'c@example.com') ORDER BY Id")
         self.assertEqual([x["Id"] for x in r.body["records"]], [a, c])
 
+    def test_keyset_paging_on_id(self):
+        # 250 Leads in one second: (SystemModstamp, Id) keyset pages must
+        # cover them all once, however their Ids' letters are cased.
+        r = self.sim.bulk_create("Lead", 250)
+        stamp = r["SystemModstamp"][:19] + "Z"
+        q = ("SELECT Id FROM Lead WHERE SystemModstamp >= {} {}"
+             "ORDER BY SystemModstamp, Id LIMIT 100")
+        seen, last = [], None
+        while True:
+            extra = f"AND Id > '{last}' " if last else ""
+            got = [x["Id"] for x in
+                   self.soql(q.format(stamp, extra)).body["records"]]
+            if not got:
+                break
+            seen += got
+            last = got[-1]
+        self.assertEqual(len(seen), 250)
+        self.assertEqual(sorted(seen), sorted(r["ids"]))
+        self.assertEqual(seen, sorted(seen))
+        # a 15-character literal compares like its 18-character form
+        mid = sorted(r["ids"])[124]
+        got = self.soql(f"SELECT Id FROM Lead WHERE Id > '{mid[:15]}' "
+                        "AND SystemModstamp >= " + stamp).body["records"]
+        self.assertEqual(len(got), 125)
+
     def test_soql_errors(self):
         self.login()
         want = sample("error-400-soql-invalid-field.json")[0]
