@@ -125,7 +125,13 @@ delivery_item_free(struct ditem *it)
 	baton_event_free(it->ev);
 	free(it->why);
 	free(it->v);
+	free(it->type);
+	free(it->lead);
+	free(it->source);
+	free(it->id);
+	free(it->at);
 	free(it->data);
+	free(it->orig_entry);
 	free(it->last_error);
 	free(it);
 }
@@ -175,9 +181,7 @@ field_dup(const redisReply *fv, const char *name)
 static void
 parse_entry(struct ditem *it, const redisReply *fv)
 {
-	char *type = field_dup(fv, "type"), *lead = field_dup(fv, "lead"),
-	    *source = field_dup(fv, "source"), *id = field_dup(fv, "id"),
-	    *at = field_dup(fv, "at");
+	const char *type, *lead, *source, *id, *at;
 	json_error_t jerr;
 	json_t *data = NULL;
 	char *end = NULL;
@@ -185,7 +189,13 @@ parse_entry(struct ditem *it, const redisReply *fv)
 	char why[300] = "";
 
 	it->v = field_dup(fv, "v");
+	type = it->type = field_dup(fv, "type");
+	lead = it->lead = field_dup(fv, "lead");
+	source = it->source = field_dup(fv, "source");
+	id = it->id = field_dup(fv, "id");
+	at = it->at = field_dup(fv, "at");
 	it->data = field_dup(fv, "data");
+	it->orig_entry = field_dup(fv, "entry");
 	if (type == NULL || lead == NULL || id == NULL)
 		snprintf(why, sizeof(why), "malformed entry: no field %s",
 		    type == NULL ? "type" : lead == NULL ? "lead" : "id");
@@ -209,11 +219,6 @@ parse_entry(struct ditem *it, const redisReply *fv)
 		it->ev = NULL;
 		it->why = strdup(why);
 	}
-	free(type);
-	free(lead);
-	free(source);
-	free(id);
-	free(at);
 }
 
 /* Holds an entry [id, fields] of stream `from` unless already held. */
@@ -283,7 +288,6 @@ take_streams(struct delivery *d, const redisReply *reply,
 
 /* ---- Reading -------------------------------------------------------------- */
 
-static void read_more(struct delivery *d);
 
 static void
 read_reply(struct redisReply *reply, void *arg)
@@ -325,7 +329,7 @@ read_reply(struct redisReply *reply, void *arg)
 		}
 	}
 	delivery_kick(d);
-	read_more(d);
+	delivery_read_more(d);
 	delivery_check_stopped(d);
 }
 
@@ -336,8 +340,8 @@ can_read(const struct delivery *d)
 	    d->held < d->hold_max;
 }
 
-static void
-read_more(struct delivery *d)
+void
+delivery_read_more(struct delivery *d)
 {
 	const char *argv[13];
 	size_t len[13];
@@ -377,7 +381,7 @@ on_read_timer(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	read_more(arg);
+	delivery_read_more(arg);
 }
 
 /* ---- Groups --------------------------------------------------------------- */
@@ -400,7 +404,7 @@ group_reply(struct redisReply *reply, void *arg)
 		/* The second of the two replies (main, replay). */
 		if (++d->group_asked > 2) {
 			d->group_ok = true;
-			read_more(d);
+			delivery_read_more(d);
 		}
 	}
 	delivery_check_stopped(d);
@@ -439,7 +443,7 @@ rd_state(bool up, void *arg)
 	struct delivery *d = arg;
 
 	if (up)
-		read_more(d);
+		delivery_read_more(d);
 }
 
 /* ---- Claiming ------------------------------------------------------------- */
@@ -611,7 +615,7 @@ delivery_kick(struct delivery *d)
 		d->linger_since = 0;
 		if (next_due >= 0)
 			delivery_timer_in(d->ev_kick, next_due - now);
-		read_more(d);
+		delivery_read_more(d);
 		return;
 	}
 	if (d->linger_since == 0)

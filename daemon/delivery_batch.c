@@ -30,10 +30,13 @@
 #include "redis.h"
 
 /* KEYS: main stream, replay stream, DLQ.  ARGV: group, connector, stream
- * name, now (ms), key prefix with ':', then 13 per item (see below). */
+ * name, now (ms), key prefix with ':', then PER_ITEM per item: ok|dlq,
+ * 1 (main) or 2 (replay), entry id, lead, record id, error, attempts, v,
+ * type, source, id, at, data, the entry id the DLQ names (a replayed
+ * entry's id in the main stream). */
 static const char commit_script[] =
     "local n = 0\n"
-    "for i = 6, #ARGV, 13 do\n"
+    "for i = 6, #ARGV, 14 do\n"
     "  local key = ARGV[i + 1] == '2' and KEYS[2] or KEYS[1]\n"
     "  if redis.call('XACK', key, ARGV[1], ARGV[i + 2]) == 1 then\n"
     "    n = n + 1\n"
@@ -43,7 +46,7 @@ static const char commit_script[] =
     "        'source', ARGV[i + 9], 'id', ARGV[i + 10],\n"
     "        'at', ARGV[i + 11], 'data', ARGV[i + 12],\n"
     "        'connector', ARGV[2], 'stream', ARGV[3],\n"
-    "        'entry', ARGV[i + 2], 'error', ARGV[i + 5],\n"
+    "        'entry', ARGV[i + 13], 'error', ARGV[i + 5],\n"
     "        'attempts', ARGV[i + 6], 'failed_at', ARGV[4])\n"
     "    elseif ARGV[i + 4] ~= '' then\n"
     "      local kh = ARGV[5] .. 'lead:' .. ARGV[i + 3]\n"
@@ -61,7 +64,7 @@ static const char commit_script[] =
     "end\n"
     "return n\n";
 
-#define PER_ITEM 13
+#define PER_ITEM 14
 
 /* What the commit does with an item. */
 enum fate { FATE_RETRY = 0, FATE_ACK, FATE_DLQ };
@@ -253,7 +256,10 @@ sort_result(struct delivery *d, struct delivery_batch *b, size_t j,
 
 	*why = NULL;
 	if (it->ev == NULL) {
+		metric_inc(d->m_dropped);
 		*why = strdup(it->why);
+		log_warnx("delivery %s: entry %s to the DLQ: %s", d->name,
+		    it->entry_id, it->why);
 		return FATE_DLQ;
 	}
 	it->attempts++;
@@ -308,6 +314,7 @@ batch_finish(struct delivery *d)
 	d->batch = NULL;
 	delivery_batch_free(b);
 	delivery_kick(d);
+	delivery_read_more(d);
 	delivery_check_stopped(d);
 }
 
@@ -319,7 +326,8 @@ add_item_args(struct delivery *d, struct delivery_batch *b, size_t j,
 {
 	struct ditem *it = b->items[j];
 	const struct baton_event *ev = it->ev;
-	const char *lead = ev != NULL ? ev->lead : "";
+	const char *lead = ev != NULL ? ev->lead : it->lead != NULL ?
+	    it->lead : "";
 	int a = *argc;
 
 	(void)d;
@@ -333,11 +341,12 @@ add_item_args(struct delivery *d, struct delivery_batch *b, size_t j,
 	argv[a++] = why != NULL ? why : "";
 	argv[a++] = attempts;
 	argv[a++] = it->v != NULL ? it->v : "";
-	argv[a++] = ev != NULL ? ev->type : "";
-	argv[a++] = ev != NULL && ev->source != NULL ? ev->source : "";
-	argv[a++] = ev != NULL ? ev->id : "";
-	argv[a++] = "";         /* at: filled below */
+	argv[a++] = it->type != NULL ? it->type : "";
+	argv[a++] = it->source != NULL ? it->source : "";
+	argv[a++] = it->id != NULL ? it->id : "";
+	argv[a++] = it->at != NULL ? it->at : "";
 	argv[a++] = it->data != NULL ? it->data : "";
+	argv[a++] = it->orig_entry != NULL ? it->orig_entry : it->entry_id;
 	for (int k = *argc; k < a; k++)
 		len[k] = strlen(argv[k]);
 	*argc = a;
@@ -422,7 +431,7 @@ commit_send(struct delivery *d)
 	max = 11 + nfin * PER_ITEM;       /* EVAL script 3 KEYS... ARGV... */
 	argv = calloc(max, sizeof(*argv));
 	len = calloc(max, sizeof(*len));
-	num = calloc(nfin * 2, sizeof(*num));
+	num = calloc(nfin, sizeof(*num));
 	if (argv == NULL || len == NULL || num == NULL)
 		goto retry;
 	snprintf(now, sizeof(now), "%" PRId64, delivery_wall_ms());
@@ -448,11 +457,7 @@ commit_send(struct delivery *d)
 			continue;
 		/* The reason travels in the result's msg (set by sort). */
 		add_item_args(d, b, i, dlq ? FATE_DLQ : FATE_ACK, b->res[i].msg,
-		    argv, len, &argc, num[2 * f]);
-		snprintf(num[2 * f + 1], 24, "%" PRId64, it->ev != NULL ?
-		    it->ev->at_ms : 0);
-		argv[argc - 2] = num[2 * f + 1];
-		len[argc - 2] = strlen(num[2 * f + 1]);
+		    argv, len, &argc, num[f]);
 		f++;
 	}
 	if (redis_command_argv(d->rc, 0, commit_reply, d, argc, argv, len) ==

@@ -45,8 +45,11 @@ struct ditem {
 	char *entry_id;
 	struct baton_event *ev;         /* NULL: malformed (why says how) */
 	char *why;                      /* malformed: what is wrong */
-	char *v, *data;                 /* the fields as written (for the
-	                                   DLQ), owned */
+	char *v, *type, *lead, *source, *id, *at, *data;
+	                                /* the fields as written (for the
+	                                   DLQ; NULL when absent), owned */
+	char *orig_entry;               /* a replayed entry: its id in the
+	                                   main stream (field `entry`) */
 	unsigned attempts;              /* deliver() calls so far */
 	int64_t due_ms;                 /* monotonic: not before */
 	int64_t touched_ms;             /* monotonic: read, claimed or
@@ -135,6 +138,8 @@ void delivery_timer_in(struct event *ev, int64_t ms);
 void delivery_item_free(struct ditem *it);
 /* Unlinks and frees a finished item. */
 void delivery_item_done(struct delivery *d, struct ditem *it);
+/* Sends the next XREADGROUP unless one is out or reading must wait. */
+void delivery_read_more(struct delivery *d);
 /* Schedules the next batch (from the loop). */
 void delivery_kick(struct delivery *d);
 /* When stopping and nothing is out: runs done from the loop. */
