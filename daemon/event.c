@@ -168,7 +168,7 @@ baton_event_lead_key(const char *email, char *out, size_t outlen,
 
 static const char *const event_types[] = {
 	EVENT_LEAD_UPSERTED, EVENT_LEAD_ACTIVITY, EVENT_LEAD_STATUS,
-	EVENT_DEAL_STAGE, NULL,
+	EVENT_DEAL_STAGE, EVENT_LEAD_MERGED, EVENT_LEAD_FORGET, NULL,
 };
 
 static const char *const lead_statuses[] = {
@@ -177,7 +177,7 @@ static const char *const lead_statuses[] = {
 
 static const char *const deal_outcomes[] = { "open", "won", "lost", NULL };
 
-/* 1 when type is one of the four intake types. */
+/* 1 when type is one of the intake types. */
 int
 baton_event_type_known(const char *type)
 {
@@ -334,6 +334,27 @@ baton_event_validate(const struct baton_event *ev, char *err, size_t errlen)
 			error_set(err, errlen, "data.status: \"%.64s\" is not "
 			    "one of open working qualified unqualified "
 			    "converted", s);
+			return -1;
+		}
+	} else if (strcmp(ev->type, EVENT_LEAD_MERGED) == 0) {
+		char from[EVENT_LEAD_MAX + 1];
+
+		if ((s = need_string(ev->data, "from", ev->type, err,
+		    errlen)) == NULL)
+			return -1;
+		if (baton_event_lead_key(s, from, sizeof(from), why,
+		    sizeof(why)) == -1) {
+			error_set(err, errlen, "data.from: not an email "
+			    "address: %s", why);
+			return -1;
+		}
+		if (strcmp(from, s) != 0) {
+			error_set(err, errlen, "data.from: not normalized "
+			    "(expected \"%s\")", from);
+			return -1;
+		}
+		if (strcmp(from, ev->lead) == 0) {
+			error_set(err, errlen, "data.from: the lead itself");
 			return -1;
 		}
 	} else if (strcmp(ev->type, EVENT_DEAL_STAGE) == 0) {

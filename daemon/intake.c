@@ -356,7 +356,7 @@ webhook_reject(struct webhook_call *call, int status, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (status != 400 && status != 401 && status != 403)
+	if (status != 400 && status != 401 && status != 403 && status != 503)
 		status = 400;
 	call->status = status;
 	if (call->overflow)     /* the limit is the core's, so is the message */

@@ -184,7 +184,8 @@ int webhook_emit(struct webhook_call *call, struct baton_event *ev);
 /*
  * Refuses the request: status 400 (malformed, message sent to the client
  * as {"error": "..."}), 401 (signature; the client is told only that it
- * failed, the detail is logged) or 403.  Events already emitted are
+ * failed, the detail is logged), 403, or 503 (a vendor call the events
+ * depend on failed: the client is told to retry, with Retry-After).  Events already emitted are
  * discarded.  Returns -1, so a callback may `return webhook_reject(...)`.
  */
 int webhook_reject(struct webhook_call *call, int status, const char *fmt,

@@ -27,6 +27,16 @@
 #define EVENT_LEAD_ACTIVITY "lead.activity"
 #define EVENT_LEAD_STATUS   "lead.status"
 #define EVENT_DEAL_STAGE    "deal.stage"
+/*
+ * Identity changes a source reports.  lead.merged: the source merged the
+ * record of data.from (another lead key) into this lead's; what arrives
+ * for data.from from now on belongs to this lead.  lead.forget: the
+ * person asked to be forgotten (a privacy deletion): the lead's state is
+ * erased, and only the fact that it happened is kept, without personal
+ * data; data.reason says why ("privacy").
+ */
+#define EVENT_LEAD_MERGED   "lead.merged"
+#define EVENT_LEAD_FORGET   "lead.forget"
 
 #define EVENT_LEAD_MAX 254      /* longest lead key (an email address) */
 #define EVENT_ID_MAX   256      /* longest source event id */
