@@ -837,11 +837,13 @@ lead_effects_clear(struct lead_effects *fx)
 		free(fx->entries[i].id);
 		json_decref(fx->entries[i].data);
 		free(fx->entries[i].data_text);
+		free(fx->entries[i].lead);
 	}
 	free(fx->entries);
 	free_strv(fx->history, fx->nhistory);
 	free_strv(fx->sla_add, fx->nsla_add);
 	free(fx->sla_add_at);
 	free_strv(fx->sla_del, fx->nsla_del);
+	free(fx->alias_from);
 	memset(fx, 0, sizeof(*fx));
 }

@@ -220,6 +220,9 @@ struct lead_entry {
 	char *id;                       /* "<entry id>/<n>" (owned) */
 	int64_t at_ms;
 	json_t *data;                   /* (owned) */
+	char *lead;                     /* the entry's lead field when it is
+	                                   not the lead's key (owned; NULL:
+	                                   the key) */
 	char *data_text;                /* data as compact JSON with sorted
 	                                   keys, the text the history line
 	                                   holds (owned) */
@@ -244,6 +247,13 @@ struct lead_effects {
 	char **sla_del;
 	size_t nsla_del;
 	bool changed;                           /* anything at all to write */
+	/* Identity changes (lead.merged, lead.forget). */
+	char *alias_from;                       /* PREFIX:alias:<it> = this
+	                                           lead; its hash gets
+	                                           merged_into (owned) */
+	bool erase;                             /* the hash, its history and
+	                                           its SLA timers go, after
+	                                           the entries are written */
 };
 
 void lead_effects_clear(struct lead_effects *fx);
@@ -269,6 +279,15 @@ void lead_effects_clear(struct lead_effects *fx);
  *   deal.stage     deal.* updated; feedback.opportunity, won ->
  *                  feedback.won (customer), lost -> feedback.lost and
  *                  recycled
+ *   lead.merged    lead.merged {from, source, event} to decisions; the
+ *                  commit makes data.from an alias of this lead (what
+ *                  the intake writes for it from then on is this lead's)
+ *                  and marks its hash merged_into; nothing else changes
+ *                  (its score and history stay with it)
+ *   lead.forget    only lead.forgotten {reason, source, event} to
+ *                  decisions, whose lead field is "sha256:<hex of the
+ *                  key>" (no personal data), and fx->erase: the commit
+ *                  deletes the hash, the history and the SLA timers
  * then score = fit + engagement; a changed score writes lead.scored
  * {old, new, fit, engagement, contributions: [...this event's]}; stages
  * are re-evaluated (forward only) and each change writes lead.stage

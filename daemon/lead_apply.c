@@ -11,6 +11,7 @@
  * entry ids numbered from 1), so a commit replayed after a crash writes
  * exactly what the first attempt would have.
  */
+#include <baton/digest.h>
 #include <baton/error.h>
 #include "lead.h"
 
@@ -257,6 +258,7 @@ add_entry(struct apply *a, const char *stream, const char *type,
 	e->id = id;
 	e->at_ms = a->now;
 	e->data = data;
+	e->lead = NULL;
 	e->data_text = json_dumps(data, JSON_FLAGS);
 	if (e->type == NULL || e->data_text == NULL) {
 		free(e->type);
@@ -421,7 +423,7 @@ finish(struct apply *a)
 	struct lead_effects *fx = a->fx;
 
 	fx->changed = fx->nset > 0 || fx->ndel > 0 || fx->nentries > 0 ||
-	    fx->nsla_add > 0 || fx->nsla_del > 0;
+	    fx->nsla_add > 0 || fx->nsla_del > 0 || fx->alias_from != NULL;
 }
 
 /* ---- Contributions ------------------------------------------------------ */
@@ -725,6 +727,72 @@ apply_status(struct apply *a, const struct baton_event *event)
 	take_text(a, sales, "reason", event->data, "reason", true);
 	take_text(a, sales, "owner", event->data, "owner", false);
 	a->status = json_string_value(json_object_get(sales, "status"));
+}
+
+/* lead.merged: the decision here; the alias is the commit's (fx). */
+static void
+apply_merged(struct apply *a, const struct baton_event *event)
+{
+	const char *from = json_string_value(json_object_get(event->data,
+	    "from"));
+	json_t *d = json_object();
+
+	jstr(a, d, "from", from);
+	jstr(a, d, "source", event->source != NULL ? event->source : "");
+	jstr(a, d, "event", a->cause);
+	add_entry(a, "decisions", "lead.merged", d);
+	if ((a->fx->alias_from = strdup(from)) == NULL)
+		a->oom = 1;
+}
+
+/*
+ * lead.forget: one decision without personal data, and the erase.  The
+ * lead field of the decision is the key's SHA-256, so an operator can
+ * check that a given address was forgotten without the stream naming it.
+ */
+static int
+apply_forget(struct lead *l, const struct baton_event *event,
+    const char *entry_id, int64_t now_ms, struct lead_effects *fx)
+{
+	unsigned char md[32];
+	char hex[65];
+	json_t *d = json_object();
+	struct lead_entry *e;
+	const char *reason = json_string_value(json_object_get(event->data,
+	    "reason"));
+
+	if (d == NULL || (fx->entries = calloc(1, sizeof(*e))) == NULL)
+		goto oom;
+	e = &fx->entries[0];
+	if (digest_sha256(l->key, strlen(l->key), md) == -1)
+		goto oom;
+	digest_hex(md, sizeof(md), hex);
+	if (json_object_set_new(d, "reason", json_string(reason != NULL ?
+	    reason : "")) == -1 || json_object_set_new(d, "source",
+	    json_string(event->source != NULL ? event->source : "")) == -1 ||
+	    json_object_set_new(d, "event", json_string(entry_id)) == -1)
+		goto oom;
+	e->stream = "decisions";
+	e->type = strdup("lead.forgotten");
+	e->at_ms = now_ms;
+	e->data = d;
+	d = NULL;
+	e->data_text = json_dumps(e->data, JSON_FLAGS);
+	if (asprintf(&e->id, "%s/1", entry_id) == -1)
+		e->id = NULL;
+	if (asprintf(&e->lead, "sha256:%s", hex) == -1)
+		e->lead = NULL;
+	fx->nentries = 1;
+	if (e->type == NULL || e->data_text == NULL || e->id == NULL ||
+	    e->lead == NULL)
+		goto oom;
+	fx->erase = true;
+	fx->changed = true;
+	return 0;
+oom:
+	json_decref(d);
+	lead_effects_clear(fx);
+	return -1;
 }
 
 static void
@@ -1154,6 +1222,14 @@ lead_apply_event(const struct rules *r, struct rules_eval *ev,
 	}
 	if (check_lead(l, err, errlen) == -1)
 		return -1;
+	if (strcmp(event->type, EVENT_LEAD_FORGET) == 0) {
+		if (apply_forget(l, event, entry_id, now_ms, fx) == -1) {
+			error_set(err, errlen, "out of memory applying %s to "
+			    "lead %s", entry_id, l->key);
+			return -1;
+		}
+		return 0;
+	}
 	memset(&a, 0, sizeof(a));
 	a.r = r;
 	a.ev = ev;
@@ -1191,6 +1267,8 @@ lead_apply_event(const struct rules *r, struct rules_eval *ev,
 		apply_activity(&a, event);
 	else if (strcmp(event->type, EVENT_LEAD_STATUS) == 0)
 		apply_status(&a, event);
+	else if (strcmp(event->type, EVENT_LEAD_MERGED) == 0)
+		apply_merged(&a, event);
 	else
 		apply_deal(&a, event);
 	if (json_object_get(l->attrs, "email") == NULL)

@@ -33,6 +33,7 @@
 #include <openssl/evp.h>
 
 #include "rules_worker_int.h"
+#include "stream.h"
 
 /* ---- Scripts ------------------------------------------------------------ */
 
@@ -46,7 +47,11 @@
  * none), the entry id to XACK ('' = none), then counted lists: nset +
  * field value pairs, ndel + fields, nhist + texts (oldest first),
  * nentries + (key index, type, lead, id, at, data) each, nzadd + (score,
- * member) pairs, nzrem + members.  Returns two values per part: {1, new
+ * member) pairs, nzrem + members, then four strings for identity changes
+ * ('' when none): the alias key to set to the lead's name, the merged
+ * lead's hash to mark merged_into, the lead's name, and the ZSCAN MATCH
+ * pattern of the lead's SLA timers when the lead is to be erased (its
+ * hash and history deleted after everything above).  Returns two values per part: {1, new
  * ver (0 when the hash was left alone)}, {0, ver found} (a conflict:
  * nothing written) or {-1, error} (the part failed where Redis said).
  */
@@ -111,6 +116,24 @@ static const char commit_script[] =
     "    t = {}\n"
     "    for k = 1, n do t[k] = take() end\n"
     "    redis.call('ZREM', KEYS[1], unpack(t))\n"
+    "  end\n"
+    "  local ak, fh, name, pat = take(), take(), take(), take()\n"
+    "  if ak ~= '' then\n"
+    "    redis.call('SET', ak, name)\n"
+    "    if redis.call('EXISTS', fh) == 1 then\n"
+    "      redis.call('HSET', fh, 'merged_into', name)\n"
+    "      redis.call('HINCRBY', fh, 'ver', 1)\n"
+    "    end\n"
+    "  end\n"
+    "  if pat ~= '' then\n"
+    "    redis.call('DEL', kh, kl)\n"
+    "    local cur = '0'\n"
+    "    repeat\n"
+    "      local r = redis.call('ZSCAN', KEYS[1], cur, 'MATCH', pat,\n"
+    "        'COUNT', 1000)\n"
+    "      cur = r[1]\n"
+    "      for k = 1, #r[2], 2 do redis.call('ZREM', KEYS[1], r[2][k]) end\n"
+    "    until cur == '0'\n"
     "  end\n"
     "  if ack ~= '' then acks[#acks + 1] = ack end\n"
     "  if touch then return {1, ver + 1} end\n"
@@ -377,6 +400,30 @@ stream_index(const char *stream)
 	return 0;
 }
 
+/* The ZSCAN MATCH pattern of a lead's SLA members "<sla>|<key>|<n>",
+ * with the glob characters an address may hold escaped. */
+static char *
+sla_pattern(const char *key)
+{
+	size_t n = strlen(key);
+	char *p = malloc(2 * n + 5), *o = p;
+
+	if (p == NULL)
+		return NULL;
+	*o++ = '*';
+	*o++ = '|';
+	for (const char *s = key; *s != '\0'; s++) {
+		if (*s == '*' || *s == '?' || *s == '[' || *s == ']' ||
+		    *s == '\\')
+			*o++ = '\\';
+		*o++ = *s;
+	}
+	*o++ = '|';
+	*o++ = '*';
+	*o = '\0';
+	return p;
+}
+
 int
 rules_commit_build(struct leadq *q, const struct lead_effects *fx,
     const struct extra_entry *extra, size_t nextra, bool history,
@@ -430,7 +477,7 @@ rules_commit_build(struct leadq *q, const struct lead_effects *fx,
 		}
 		rules_cargs_ll(c, k);
 		rules_cargs_str(c, e->type);
-		rules_cargs_str(c, q->key);
+		rules_cargs_str(c, e->lead != NULL ? e->lead : q->key);
 		rules_cargs_str(c, e->id);
 		rules_cargs_ll(c, (long long)e->at_ms);
 		if (e->data_text != NULL)
@@ -459,6 +506,21 @@ rules_commit_build(struct leadq *q, const struct lead_effects *fx,
 		rules_cargs_str(c, fx->sla_del[i]);
 	if (zrem != NULL)
 		rules_cargs_str(c, zrem);
+	/* identity changes */
+	if (fx != NULL && fx->alias_from != NULL) {
+		cargs_own(c, rules_asprintf("%s:alias:%s", q->w->prefix,
+		    fx->alias_from));
+		cargs_own(c, stream_lead_key(q->w->prefix, fx->alias_from));
+		rules_cargs_str(c, q->key);
+	} else {
+		rules_cargs_str(c, "");
+		rules_cargs_str(c, "");
+		rules_cargs_str(c, "");
+	}
+	if (fx != NULL && fx->erase)
+		cargs_own(c, sla_pattern(q->key));
+	else
+		rules_cargs_str(c, "");
 	if (c->oom) {
 		rules_cargs_clear(c);
 		return -1;
@@ -526,6 +588,11 @@ cache_follow(struct leadq *q, long long ver)
 
 	if (!q->cached)
 		return;
+	if (q->fx.erase) {
+		/* The hash is gone: the next job loads the empty one. */
+		rules_cache_clear(q);
+		return;
+	}
 	for (size_t i = 0; ok && i < q->fx.nset; i++) {
 		ok = cache_set(q, q->fx.set_fields[i],
 		    q->fx.set_values[i]) == 0;

@@ -56,7 +56,11 @@
 #define STREAM_BATCH_DEFAULT_EVENTS     512
 
 /* The loop over the events, shared by both scripts: n, maxlen and out are
- * set before it. */
+ * set before it.  A lead merged into another (PREFIX:alias:<key> names
+ * the survivor, set by the rules worker on lead.merged) is followed, up
+ * to 5 hops: the event is written, and numbered, as the survivor's.  The
+ * alias key and a followed lead hash are computed here rather than passed
+ * in KEYS (batond does not run on Redis Cluster). */
 #define STREAM_SCRIPT_EVENTS \
     "for i = 1, n do\n" \
     "  local mark, lead = KEYS[1 + i], KEYS[1 + n + i]\n" \
@@ -64,6 +68,13 @@
     "    out[i] = 0\n" \
     "  else\n" \
     "    local a = 4 + (i - 1) * 6\n" \
+    "    local name = ARGV[a + 1]\n" \
+    "    local base = string.sub(lead, 1, #lead - #name - 5)\n" \
+    "    for hop = 1, 5 do\n" \
+    "      local to = redis.call('GET', base .. 'alias:' .. name)\n" \
+    "      if not to then break end\n" \
+    "      name = to; lead = base .. 'lead:' .. to\n" \
+    "    end\n" \
     "    local seq = redis.pcall('HINCRBY', lead, 'seq_in', 1)\n" \
     "    if type(seq) == 'table' and seq.err then\n" \
     "      redis.call('DEL', mark)\n" \
@@ -72,12 +83,12 @@
     "    local r\n" \
     "    if maxlen > 0 then\n" \
     "      r = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',\n" \
-    "        'v', ARGV[3], 'type', ARGV[a], 'lead', ARGV[a + 1],\n" \
+    "        'v', ARGV[3], 'type', ARGV[a], 'lead', name,\n" \
     "        'source', ARGV[a + 2], 'id', ARGV[a + 3], 'at', ARGV[a + 4],\n" \
     "        'data', ARGV[a + 5], 'seq', seq)\n" \
     "    else\n" \
     "      r = redis.pcall('XADD', KEYS[1], '*',\n" \
-    "        'v', ARGV[3], 'type', ARGV[a], 'lead', ARGV[a + 1],\n" \
+    "        'v', ARGV[3], 'type', ARGV[a], 'lead', name,\n" \
     "        'source', ARGV[a + 2], 'id', ARGV[a + 3], 'at', ARGV[a + 4],\n" \
     "        'data', ARGV[a + 5], 'seq', seq)\n" \
     "    end\n" \

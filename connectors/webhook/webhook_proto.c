@@ -63,12 +63,14 @@ static const char *const canonical_fields[] = {
 	"status", "reason", "owner",
 	/* deal.stage */
 	"stage", "amount", "currency", "outcome",
+	/* lead.merged: the merged-away address */
+	"from",
 	NULL,
 };
 
 #define KNOWN_FIELDS "type email id at first_name last_name title company " \
 	"company_size industry country phone activity form url status " \
-	"reason owner stage amount currency outcome, or custom.<name>"
+	"reason owner stage amount currency outcome from, or custom.<name>"
 
 static const char *
 json_kind(const json_t *v)
@@ -186,8 +188,8 @@ webhook_map_set_event(struct webhook_map *m, const char *type, char *err,
 
 	if (!baton_event_type_known(type)) {
 		snprintf(err, errlen, "unknown event type \"%s\" (one of "
-		    "lead.upserted lead.activity lead.status deal.stage)",
-		    type);
+		    "lead.upserted lead.activity lead.status deal.stage "
+		    "lead.merged lead.forget)", type);
 		return -1;
 	}
 	if ((s = strdup(type)) == NULL) {
@@ -319,12 +321,14 @@ webhook_map_check(const struct webhook_map *m, const char **key, char *err,
 		{ EVENT_LEAD_ACTIVITY, "activity" },
 		{ EVENT_LEAD_STATUS, "status" },
 		{ EVENT_DEAL_STAGE, "stage" },
+		{ EVENT_LEAD_MERGED, "from" },
 	};
 
 	*key = NULL;
 	if (m->event == NULL && m->type == NULL) {
 		snprintf(err, errlen, "no event type: set event = <type> "
-		    "(lead.upserted lead.activity lead.status deal.stage) or "
+		    "(lead.upserted lead.activity lead.status deal.stage "
+		    "lead.merged lead.forget) or "
 		    "map.type = <path>");
 		return -1;
 	}
@@ -440,7 +444,22 @@ event_data(const struct webhook_map *m, json_t *item, size_t index,
 			field_err(err, errlen, index, f->name, f->path, what);
 			return -1;
 		}
-		if (json_is_object(v) || json_is_array(v))
+		if (f->custom == NULL && strcmp(f->name, "from") == 0) {
+			char key[EVENT_LEAD_MAX + 1], why[128];
+
+			/* An address, normalized like the lead's own. */
+			if (!json_is_string(v) || baton_event_lead_key(
+			    json_string_value(v), key, sizeof(key), why,
+			    sizeof(why)) == -1) {
+				snprintf(what, sizeof(what), "not an email "
+				    "address: %.60s", json_is_string(v) ? why :
+				    "not a string");
+				field_err(err, errlen, index, f->name, f->path,
+				    what);
+				return -1;
+			}
+			v = json_string(key);
+		} else if (json_is_object(v) || json_is_array(v))
 			v = json_deep_copy(v);
 		else
 			v = json_incref(v);
@@ -526,7 +545,8 @@ webhook_map_event(const struct webhook_map *m, json_t *item, size_t index,
 		if (!baton_event_type_known(type)) {
 			snprintf(why, sizeof(why), "unknown event type "
 			    "\"%.64s\" (one of lead.upserted lead.activity "
-			    "lead.status deal.stage)", type);
+			    "lead.status deal.stage lead.merged lead.forget)",
+			    type);
 			field_err(err, errlen, index, "type", m->type, why);
 			return NULL;
 		}

@@ -26,7 +26,8 @@ CRM = {
 }
 for _f in ("first_name", "last_name", "title", "company", "company_size",
            "industry", "country", "activity", "form", "url", "status",
-           "reason", "owner", "stage", "amount", "currency", "outcome"):
+           "reason", "owner", "stage", "amount", "currency", "outcome",
+           "from"):
     CRM["map." + _f] = _f
 
 # SPEC "Shared MQL/SQL definitions", as written there.

@@ -855,11 +855,58 @@ test_malformed_events(void **state)
 	    json_pack("{s:s, s:s}", "stage", "x", "outcome", "tie"),
 	    "deal.stage event 5-0: data.outcome: \"tie\" is not one of open "
 	    "won lost");
-	expect_event_error(f, "lead.merged", "m@x.io", NULL,
-	    "lead.merged event 5-0: type: unknown event type \"lead.merged\"");
+	expect_event_error(f, "lead.renamed", "m@x.io", NULL,
+	    "lead.renamed event 5-0: type: unknown event type "
+	    "\"lead.renamed\"");
+	expect_event_error(f, EVENT_LEAD_MERGED, "m@x.io",
+	    json_pack("{s:s}", "from", "m@x.io"), "lead.merged event 5-0: "
+	    "data.from: the lead itself");
+	expect_event_error(f, EVENT_LEAD_MERGED, "m@x.io",
+	    json_pack("{s:s}", "from", "Old@X.io"), "lead.merged event 5-0: "
+	    "data.from: not normalized (expected \"old@x.io\")");
 	expect_event_error(f, EVENT_LEAD_UPSERTED, "other@x.io", NULL,
 	    "event 5-0 is for lead other@x.io, not m@x.io");
 	assert_int_equal(f->l.stage, -1);
+}
+
+/* lead.merged: a decision and the alias for the commit; the score, the
+ * stage and the history stay. */
+static void
+test_merged(void **state)
+{
+	struct fixture *f = *state;
+
+	to_mql(f, "keep@acme.io");
+	apply(f, EVENT_LEAD_MERGED, json_pack("{s:s}", "from",
+	    "old@acme.io"), T0 + 5000, T0 + 5000);
+	assert_string_equal(entry_list(f), "decisions:lead.merged");
+	assert_string_equal(entry_json(f, 0), "{\"event\":\"1700000005000-3\","
+	    "\"from\":\"old@acme.io\",\"source\":\"crm\"}");
+	assert_string_equal(f->fx.alias_from, "old@acme.io");
+	assert_false(f->fx.erase);
+	assert_int_equal(f->l.stage, RULES_STAGE_MQL);
+}
+
+/* lead.forget: only a decision without the address, and the erase. */
+static void
+test_forget(void **state)
+{
+	struct fixture *f = *state;
+
+	to_mql(f, "gone@acme.io");
+	apply(f, EVENT_LEAD_FORGET, json_pack("{s:s}", "reason", "privacy"),
+	    T0 + 5000, T0 + 5000);
+	assert_true(f->fx.erase);
+	assert_true(f->fx.changed);
+	assert_int_equal(f->fx.nset, 0);
+	assert_int_equal(f->fx.nhistory, 0);
+	assert_string_equal(entry_list(f), "decisions:lead.forgotten");
+	assert_string_equal(entry_json(f, 0), "{\"event\":\"1700000005000-3\","
+	    "\"reason\":\"privacy\",\"source\":\"crm\"}");
+	/* sha256("gone@acme.io") */
+	assert_string_equal(f->fx.entries[0].lead, "sha256:"
+	    "a9136c420cae409b3aba88f4aa9dff9a382201b441d771253d7c1b6c6cac1add");
+	assert_null(strstr(f->fx.entries[0].data_text, "gone@"));
 }
 
 static void
@@ -970,6 +1017,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_slot_values, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_merged, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_forget, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

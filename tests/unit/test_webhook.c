@@ -259,7 +259,7 @@ test_mapping_config(void **state)
 	expect_add_error("colour", "c", "unknown field \"colour\" (known: type "
 	    "email id at first_name last_name title company company_size "
 	    "industry country phone activity form url status reason owner "
-	    "stage amount currency outcome, or custom.<name>)");
+	    "stage amount currency outcome from, or custom.<name>)");
 	expect_add_error("custom", "c", "a custom attribute is "
 	    "map.custom.<name>, the name made of letters, digits, '_' and '-'");
 	expect_add_error("custom.", "c", "a custom attribute is "
@@ -286,7 +286,8 @@ test_mapping_config(void **state)
 	assert_int_equal(webhook_map_set_event(m, "lead.scored", err,
 	    sizeof(err)), -1);
 	assert_string_equal(err, "unknown event type \"lead.scored\" (one of "
-	    "lead.upserted lead.activity lead.status deal.stage)");
+	    "lead.upserted lead.activity lead.status deal.stage "
+	    "lead.merged lead.forget)");
 	assert_int_equal(webhook_map_set_items(m, "events[", err,
 	    sizeof(err)), -1);
 	assert_string_equal(err, "bad path \"events[\": column 7: unclosed "
@@ -296,7 +297,8 @@ test_mapping_config(void **state)
 
 	expect_check_error((const char *const[]){ "map.email=e", NULL }, NULL,
 	    "no event type: set event = <type> (lead.upserted lead.activity "
-	    "lead.status deal.stage) or map.type = <path>");
+	    "lead.status deal.stage lead.merged lead.forget) or map.type = "
+	    "<path>");
 	expect_check_error((const char *const[]){ "event=lead.upserted",
 	    "map.type=t", "map.email=e", NULL }, "map.type",
 	    "set either event or map.type, not both");
@@ -510,7 +512,7 @@ test_map_type(void **state)
 	expect_bad(m, "{\"events\": [{\"id\": 1, \"type\": \"lead.scored\", "
 	    "\"email\": \"a@b.co\"}]}", "event 0: map.type (type): unknown "
 	    "event type \"lead.scored\" (one of lead.upserted lead.activity "
-	    "lead.status deal.stage)");
+	    "lead.status deal.stage lead.merged lead.forget)");
 	expect_bad(m, "{\"events\": [{\"id\": 1, \"type\": \"lead.status\", "
 	    "\"email\": \"a@b.co\", \"state\": \"Hot\"}]}",
 	    "event 0: map.status (state): \"Hot\" is not one of open working "
@@ -761,7 +763,7 @@ test_conf_errors(void **state)
 	    "map.custom.x = ok\n", (const char *const[]){
 	    "test.conf:5: [webhook:web] event: unknown event type "
 	    "\"lead.scored\" (one of lead.upserted lead.activity lead.status "
-	    "deal.stage)",
+	    "deal.stage lead.merged lead.forget)",
 	    "test.conf:6: [webhook:web] items: bad path \"a..b\": column 3: "
 	    "empty segment",
 	    "test.conf:7: [webhook:web] map.email: bad path \"contact.[0]\": "
@@ -769,7 +771,7 @@ test_conf_errors(void **state)
 	    "test.conf:8: [webhook:web] map.colour: unknown field \"colour\" "
 	    "(known: type email id at first_name last_name title company "
 	    "company_size industry country phone activity form url status "
-	    "reason owner stage amount currency outcome, or custom.<name>)",
+	    "reason owner stage amount currency outcome from, or custom.<name>)",
 	    NULL });
 	expect_conf_errors("[connector web]\ntype = webhook\n"
 	    "role = marketing\nsecret = s\nevent = lead.upserted\n"
@@ -780,7 +782,8 @@ test_conf_errors(void **state)
 	    "role = marketing\nsecret = s\nmap.email = e\n",
 	    (const char *const[]){ "test.conf:1: [webhook:web] no event "
 	    "type: set event = <type> (lead.upserted lead.activity "
-	    "lead.status deal.stage) or map.type = <path>", NULL });
+	    "lead.status deal.stage lead.merged lead.forget) or map.type = "
+	    "<path>", NULL });
 	expect_conf_errors("[connector web]\ntype = webhook\n"
 	    "role = marketing\nsecret = s\nevent = lead.upserted\n"
 	    "map.first_name = n\n", (const char *const[]){ "test.conf:1: "
