@@ -31,6 +31,7 @@
 #include "config.h"
 #include "connectors.h"
 #include "http.h"
+#include "event_count.h"
 #include "metrics.h"
 #include "redis.h"
 #include "runtime.h"
@@ -418,6 +419,8 @@ intake_written(int rc, size_t written, size_t duplicates, void *arg)
 		    "the events could not be stored; retry later");
 	} else {
 		count_events(connector_name(call->ci), written, duplicates);
+		event_count_received(connector_name(call->ci), call->events,
+		    call->nevents);
 		snprintf(body, sizeof(body),
 		    "{\"events\":%zu,\"duplicates\":%zu}", written + duplicates,
 		    duplicates);

@@ -18,12 +18,15 @@
 #include "poller.h"
 #include "redis.h"
 #include "stream.h"
+#include "stream_stats.h"
+#include "metrics.h"
 
 struct outbound {
 	struct config *conf;            /* one reference */
 	struct delivery **deliveries;
 	struct poller **pollers;
 	size_t ndeliveries, npollers;
+	struct stream_stats *stats;     /* group lag, DLQ depth */
 	size_t running;                 /* not yet stopped */
 	bool stopping;
 	void (*done)(void *);
@@ -42,6 +45,8 @@ outbound_default_consumer(void)
 		return NULL;
 	return s;
 }
+
+static struct metric *build_info;
 
 struct outbound *
 outbound_start(struct event_base *base, struct config *conf,
@@ -69,6 +74,14 @@ outbound_start(struct event_base *base, struct config *conf,
 	    sizeof(*ob->pollers))) == NULL)
 		goto oom;
 	ob->conf = config_ref(conf);
+	if (build_info == NULL) {
+		build_info = metric_gauge("baton_build_info",
+		    "Always 1; the labels say which batond this is.", "version");
+		metric_set(metric_series(build_info, BATON_VERSION), 1);
+	}
+	if ((ob->stats = stream_stats_new(base, &o, conf->redis.prefix)) ==
+	    NULL)
+		goto oom;
 	for (size_t i = 0; i < conf->nconnectors; i++) {
 		struct connector_instance *ci = conf->connectors[i];
 		const struct connector *desc = connector_descriptor(ci);
@@ -157,9 +170,16 @@ outbound_free(struct outbound *ob)
 		delivery_free(ob->deliveries[i]);
 	for (size_t i = 0; i < ob->npollers; i++)
 		poller_free(ob->pollers[i]);
+	stream_stats_free(ob->stats);
 	free(ob->deliveries);
 	free(ob->pollers);
 	if (ob->conf != NULL)
 		config_unref(ob->conf);
 	free(ob);
+}
+
+int64_t
+outbound_rules_lag(const struct outbound *ob)
+{
+	return ob != NULL ? stream_stats_rules_lag(ob->stats) : -1;
 }

@@ -1,12 +1,13 @@
 /*
  * outbound.h - the work a configuration runs beside the intake: a
  * delivery for every connector that pushes, a poller for every connector
- * that polls.  Replaced as a whole on reload.
+ * that polls, and the stream statistics.  Replaced as a whole on reload.
  */
 #ifndef BATON_OUTBOUND_H
 #define BATON_OUTBOUND_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct config;
 struct event_base;
@@ -33,6 +34,10 @@ void outbound_stop(struct outbound *ob, void (*done)(void *), void *arg);
 
 /* Frees everything and drops the config reference.  NULL is a no-op. */
 void outbound_free(struct outbound *ob);
+
+/* The rules group's lag on PREFIX:events at the last sample (every 5 s),
+ * or -1 when not known yet. */
+int64_t outbound_rules_lag(const struct outbound *ob);
 
 /* This process's consumer name: "<hostname>-<pid>", malloc'd. */
 char *outbound_default_consumer(void);

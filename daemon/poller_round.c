@@ -35,6 +35,7 @@
 
 #include "connectors.h"
 #include "metrics.h"
+#include "event_count.h"
 #include "poller_int.h"
 #include "ratelimit.h"
 #include "redis.h"
@@ -161,6 +162,8 @@ commit_reply(int rc, size_t written, size_t duplicates, void *arg)
 	}
 	metric_add(p->m_written, (double)written);
 	metric_add(p->m_dup, (double)duplicates);
+	event_count_received(connector_name(p->ci), c->evs + c->sent,
+	    c->chunk);
 	c->sent += c->chunk;
 	c->chunk = 0;
 	if (c->sent < c->n)
