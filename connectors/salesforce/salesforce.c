@@ -33,6 +33,12 @@
  *   placeholder_last_name, placeholder_company  values for Lead's required
  *                   LastName and Company when the lead has none (default
  *                   "[not provided]"); only on create
+ *   create_settle   with match = Email, a create whose answer was lost
+ *                   (timeout, reset) may still commit at Salesforce; the
+ *                   retry, which looks the email up first, waits this long
+ *                   (default 2m) so it finds that Lead instead of making a
+ *                   second one.  An external id match needs no wait: its
+ *                   upsert is idempotent.
  *   poll_lag        changes younger than this are left to the next round
  *                   (default 5s)
  *   poll_overlap    each round re-reads this much before its watermark
@@ -98,6 +104,9 @@ static const struct conf_key sf_keys[] = {
 	{ "placeholder_company", CONF_STRING, "[not provided]",
 	    offsetof(struct sf_ctx, placeholder_company), 0, 0, 0,
 	    "Company when the lead has none" },
+	{ "create_settle", CONF_DURATION, "2m",
+	    offsetof(struct sf_ctx, create_settle_ms), 0, 0, 0,
+	    "wait after a create whose answer was lost (match = Email)" },
 	{ "poll_lag", CONF_DURATION, "5s",
 	    offsetof(struct sf_ctx, poll_lag_ms), 0, 0, 0,
 	    "leave changes younger than this to the next round" },

@@ -45,6 +45,8 @@ struct sf_ctx {
 	char *placeholder_company;
 	char *api_budget;               /* "80%" */
 	int64_t budget_pause_ms;        /* between checks while over it */
+	int64_t create_settle_ms;       /* wait after a create whose answer
+	                                   was lost */
 	int64_t poll_lag_ms;            /* do not read changes newer */
 	int64_t poll_overlap_ms;        /* re-read this much each round */
 	int64_t poll_backfill_ms;       /* how far back the first round reads */

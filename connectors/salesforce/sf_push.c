@@ -58,6 +58,7 @@ struct sf_push {
 
 struct sf_write {                       /* one collections call */
 	struct sf_push *p;
+	bool create;                    /* POST: not idempotent */
 	size_t *groups;                 /* the groups of its records */
 	size_t n;
 };
@@ -208,9 +209,16 @@ write_done(struct sf_ctx *ctx, const struct sf_reply *r, void *arg)
 	char err[256], msg[SF_MESSAGE_MAX];
 
 	if (r->rc != CONNECTOR_OK) {
+		int64_t wait = r->retry_after_ms;
+
+		/* No answer to a create: Salesforce may still commit it, and
+		 * the retry's lookup must come after that. */
+		if (w->create && r->status == 0 && r->rc == CONNECTOR_RETRY &&
+		    wait < ctx->create_settle_ms)
+			wait = ctx->create_settle_ms;
 		for (size_t k = 0; k < w->n; k++)
-			group_result(p, w->groups[k], r->rc, r->retry_after_ms,
-			    NULL, r->message);
+			group_result(p, w->groups[k], r->rc, wait, NULL,
+			    r->message);
 	} else if ((res = calloc(w->n, sizeof(*res))) == NULL ||
 	    sf_collection_parse(r->body, r->len, w->n, res, err,
 	    sizeof(err)) == -1) {
@@ -262,6 +270,7 @@ write_call(struct sf_push *p, const char *method, const char *path,
 	    (w->groups = calloc(p->ng, sizeof(*w->groups))) == NULL)
 		goto out;
 	w->p = p;
+	w->create = strcmp(method, "POST") == 0;
 	for (size_t gi = 0; gi < p->ng; gi++) {
 		struct sf_group *g = &p->g[gi];
 		const struct baton_event *ev;
