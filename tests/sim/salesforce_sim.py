@@ -1639,10 +1639,6 @@ VERSION_RE = re.compile(r"^/services/data/v(\d+)\.(\d+)(/.*)?$")
 class Handler(SimHandler):
     server_version = "SalesforceSim/1.0"
     name = "salesforce_sim"
-    # TCP_NODELAY: the headers and the body leave in two writes; with
-    # Nagle the body waited for the client's delayed ACK of the headers,
-    # about 40 ms on every keep-alive response, which no real server adds.
-    disable_nagle_algorithm = True
 
     def too_large(self):
         self.close_connection = True
