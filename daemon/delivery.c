@@ -51,36 +51,6 @@
 
 /* ---- Small helpers -------------------------------------------------------- */
 
-int64_t
-delivery_mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t
-delivery_wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void
-delivery_timer_in(struct event *ev, int64_t ms)
-{
-	struct timeval tv;
-
-	if (ms < 0)
-		ms = 0;
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
-	event_add(ev, &tv);
-}
-
 /* "a:b", malloc'd; NULL when out of memory. */
 static char *
 key_join(const char *a, const char *b)
@@ -259,7 +229,7 @@ static void
 take_streams(struct delivery *d, const redisReply *reply,
     const char *last[NDSTREAMS])
 {
-	int64_t now = delivery_mono_ms();
+	int64_t now = clock_mono_ms();
 
 	last[0] = last[1] = NULL;
 	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY)
@@ -298,7 +268,7 @@ read_reply(struct redisReply *reply, void *arg)
 	d->reading = false;
 	if (reply == NULL) {
 		if (!d->stopping)
-			delivery_timer_in(d->ev_read, DELIVERY_RETRY_READ_MS);
+			clock_timer_in(d->ev_read, DELIVERY_RETRY_READ_MS);
 		delivery_check_stopped(d);
 		return;
 	}
@@ -308,7 +278,7 @@ read_reply(struct redisReply *reply, void *arg)
 		log_warnx("delivery %s: XREADGROUP failed: %s", d->name,
 		    reply->str);
 		if (!d->stopping)
-			delivery_timer_in(d->ev_read, 1000);
+			clock_timer_in(d->ev_read, 1000);
 		delivery_check_stopped(d);
 		return;
 	}
@@ -454,7 +424,7 @@ static void
 claim_reply(struct redisReply *reply, void *arg)
 {
 	struct delivery *d = arg;
-	int64_t now = delivery_mono_ms();
+	int64_t now = clock_mono_ms();
 	bool more = false;
 
 	d->ncmd--;
@@ -575,13 +545,13 @@ on_claim_timer(evutil_socket_t fd, short what, void *arg)
 	if (redis_is_up(d->rc)) {
 		if (!d->group_ok)
 			groups_create(d);
-		touch_held(d, delivery_mono_ms());
+		touch_held(d, clock_mono_ms());
 		if (!d->claiming) {
 			d->claim_stream = 0;
 			claim_next(d);
 		}
 	}
-	delivery_timer_in(d->ev_claim, d->claim_idle_ms < 30000 ?
+	clock_timer_in(d->ev_claim, d->claim_idle_ms < 30000 ?
 	    d->claim_idle_ms / 3 : DELIVERY_CLAIM_INTERVAL_MS);
 }
 
@@ -599,7 +569,7 @@ void
 delivery_kick(struct delivery *d)
 {
 	const struct connector_settings *st = connector_settings(d->ci);
-	int64_t now = delivery_mono_ms(), next_due = -1, wait;
+	int64_t now = clock_mono_ms(), next_due = -1, wait;
 	struct ditem *it, **pick;
 	size_t ready = 0, n = 0;
 
@@ -614,7 +584,7 @@ delivery_kick(struct delivery *d)
 	if (ready == 0) {
 		d->linger_since = 0;
 		if (next_due >= 0)
-			delivery_timer_in(d->ev_kick, next_due - now);
+			clock_timer_in(d->ev_kick, next_due - now);
 		delivery_read_more(d);
 		return;
 	}
@@ -622,16 +592,16 @@ delivery_kick(struct delivery *d)
 		d->linger_since = now;
 	if (ready < st->batch_size && now - d->linger_since <
 	    st->batch_linger_ms) {
-		delivery_timer_in(d->ev_kick, d->linger_since +
+		clock_timer_in(d->ev_kick, d->linger_since +
 		    st->batch_linger_ms - now);
 		return;
 	}
 	if ((wait = rate_bucket_take(connector_rate(d->ci), now)) > 0) {
-		delivery_timer_in(d->ev_kick, wait);
+		clock_timer_in(d->ev_kick, wait);
 		return;
 	}
 	if ((pick = calloc(st->batch_size, sizeof(*pick))) == NULL) {
-		delivery_timer_in(d->ev_kick, 1000);
+		clock_timer_in(d->ev_kick, 1000);
 		return;
 	}
 	TAILQ_FOREACH(it, &d->items, link)
@@ -765,7 +735,7 @@ delivery_new(struct event_base *base, const struct redis_opts *o,
 	if ((d->rd = redis_new(base, o, label, rd_state, d)) == NULL ||
 	    (d->rc = redis_new(base, o, d->name, rc_state, d)) == NULL)
 		goto fail;
-	delivery_timer_in(d->ev_claim, d->claim_idle_ms < 30000 ?
+	clock_timer_in(d->ev_claim, d->claim_idle_ms < 30000 ?
 	    d->claim_idle_ms / 3 : DELIVERY_CLAIM_INTERVAL_MS);
 	log_info("delivery %s: %s to %s in batches of up to %zu", d->name,
 	    d->stream_name, connector_descriptor(ci)->name, st->batch_size);

@@ -211,12 +211,12 @@ delivery_batch_start(struct delivery *d, struct ditem **items, size_t n)
 		if (b != NULL)
 			free(b->items);
 		free(b);
-		delivery_timer_in(d->ev_kick, 1000);
+		clock_timer_in(d->ev_kick, 1000);
 		return;
 	}
 	b->d = d;
 	b->n = n;
-	b->started_ms = delivery_mono_ms();
+	b->started_ms = clock_mono_ms();
 	memcpy(b->items, items, n * sizeof(*items));
 	for (size_t i = 0; i < n; i++)
 		items[i]->in_batch = true;
@@ -266,7 +266,7 @@ sort_result(struct delivery *d, struct delivery_batch *b, size_t j,
 	if (rc == CONNECTOR_OK) {
 		metric_inc(d->m_ok);
 		if (it->ev->at_ms > 0)
-			metric_observe(d->m_latency, (double)(delivery_wall_ms()
+			metric_observe(d->m_latency, (double)(clock_wall_ms()
 			    - it->ev->at_ms) / 1000.0);
 		return FATE_ACK;
 	}
@@ -370,7 +370,7 @@ commit_reply(struct redisReply *reply, void *arg)
 			log_warnx("delivery %s: commit failed: %s", d->name,
 			    reply->str);
 		if (!d->stopping) {
-			delivery_timer_in(d->ev_commit_retry,
+			clock_timer_in(d->ev_commit_retry,
 			    DELIVERY_COMMIT_RETRY_MS * (b->commit_failures < 10
 			    ? b->commit_failures : 10));
 			return;
@@ -434,7 +434,7 @@ commit_send(struct delivery *d)
 	num = calloc(nfin, sizeof(*num));
 	if (argv == NULL || len == NULL || num == NULL)
 		goto retry;
-	snprintf(now, sizeof(now), "%" PRId64, delivery_wall_ms());
+	snprintf(now, sizeof(now), "%" PRId64, clock_wall_ms());
 	argv[argc++] = "EVAL";
 	argv[argc++] = commit_script;
 	argv[argc++] = "3";
@@ -479,7 +479,7 @@ retry:
 		batch_finish(d);
 		return;
 	}
-	delivery_timer_in(d->ev_commit_retry, DELIVERY_COMMIT_RETRY_MS);
+	clock_timer_in(d->ev_commit_retry, DELIVERY_COMMIT_RETRY_MS);
 }
 
 void
@@ -498,7 +498,7 @@ delivery_batch_on_done(evutil_socket_t fd, short what, void *arg)
 {
 	struct delivery *d = arg;
 	struct delivery_batch *b = d->batch;
-	int64_t now = delivery_mono_ms();
+	int64_t now = clock_mono_ms();
 
 	(void)fd;
 	(void)what;

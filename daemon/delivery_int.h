@@ -21,6 +21,7 @@
 #include <baton/connector.h>
 #include <baton/event.h>
 
+#include "clock.h"
 #include "delivery.h"
 
 struct event;
@@ -131,9 +132,6 @@ struct delivery {
 
 /* ---- delivery.c ---------------------------------------------------------- */
 
-int64_t delivery_mono_ms(void);
-int64_t delivery_wall_ms(void);
-void delivery_timer_in(struct event *ev, int64_t ms);
 /* Frees an item (not linked). */
 void delivery_item_free(struct ditem *it);
 /* Unlinks and frees a finished item. */

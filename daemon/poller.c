@@ -55,33 +55,12 @@ static const char lease_release_script[] =
     "end\n"
     "return 0\n";
 
-int64_t
-poller_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void
-poller_timer_in(struct event *ev, int64_t ms)
-{
-	struct timeval tv;
-
-	if (ms < 0)
-		ms = 0;
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
-	evtimer_add(ev, &tv);
-}
-
 /* A warning about a failed round, at most one per POLLER_WARN_EVERY_MS
  * (counting the ones left out), since a failing vendor repeats them. */
 void
 poller_warn(struct poller *p, const char *fmt, ...)
 {
-	int64_t now = poller_now_ms();
+	int64_t now = clock_mono_ms();
 	char msg[512];
 	va_list ap;
 
@@ -175,7 +154,7 @@ lease_reply(struct redisReply *reply, void *arg)
 static void
 lease_tick(struct poller *p)
 {
-	int64_t now = poller_now_ms();
+	int64_t now = clock_mono_ms();
 	char ttl[32];
 	int rc;
 

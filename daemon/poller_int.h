@@ -15,6 +15,7 @@
 
 #include <event2/util.h>
 
+#include "clock.h"
 #include "poller.h"
 #include "stream.h"
 
@@ -85,12 +86,6 @@ struct poller {
 };
 
 /* ---- poller.c ------------------------------------------------------------ */
-
-/* The monotonic clock in milliseconds (the rate budget's clock). */
-int64_t poller_now_ms(void);
-
-/* Adds the one-shot timer ev to fire in ms (at once when <= 0). */
-void poller_timer_in(struct event *ev, int64_t ms);
 
 /* A warning about a failed round, "[type:NAME] poll: ...", at most one
  * per POLLER_WARN_EVERY_MS (the next says how many were left out). */

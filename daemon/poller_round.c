@@ -69,9 +69,9 @@ void
 poller_round_arm(struct poller *p)
 {
 	if (p->stopping || p->freeing || p->call->active ||
-	    !poller_lease_valid(p, poller_now_ms()))
+	    !poller_lease_valid(p, clock_mono_ms()))
 		return;
-	poller_timer_in(p->ev_round, p->next_due_ms - poller_now_ms());
+	clock_timer_in(p->ev_round, p->next_due_ms - clock_mono_ms());
 }
 
 /* The round is committed (or had nothing to commit). */
@@ -79,7 +79,7 @@ static void
 round_ok(struct poller *p)
 {
 	struct poll_call *c = p->call;
-	int64_t now = poller_now_ms();
+	int64_t now = clock_mono_ms();
 
 	metric_inc(p->m_ok);
 	metric_set(p->m_age, 0);
@@ -95,7 +95,7 @@ static void
 round_retry(struct poller *p, int64_t retry_after_ms, const char *why)
 {
 	const struct connector_settings *st = connector_settings(p->ci);
-	int64_t now = poller_now_ms(), delay;
+	int64_t now = clock_mono_ms(), delay;
 
 	metric_inc(p->m_retry);
 	if (p->failures < 64)
@@ -121,7 +121,7 @@ round_lost(struct poller *p)
 	metric_inc(p->m_lost);
 	poller_lease_lost(p, "the commit found it no longer ours; nothing "
 	    "was written");
-	p->next_due_ms = poller_now_ms();
+	p->next_due_ms = clock_mono_ms();
 	round_finish(p);
 }
 
@@ -205,7 +205,7 @@ round_completed(struct poller *p)
 	if (!p->held) {
 		/* Known lost already: the fenced script would refuse. */
 		metric_inc(p->m_lost);
-		p->next_due_ms = poller_now_ms();
+		p->next_due_ms = clock_mono_ms();
 		round_finish(p);
 		return;
 	}
@@ -228,7 +228,7 @@ cursor_reply(struct redisReply *reply, void *arg)
 		    "read from Redis" : "the cursor key is not a string");
 		return;
 	}
-	if (p->stopping || !poller_lease_valid(p, poller_now_ms())) {
+	if (p->stopping || !poller_lease_valid(p, clock_mono_ms())) {
 		/* No call to the vendor that could not be committed. */
 		call_reset(c);
 		if (p->stopping)
@@ -265,7 +265,7 @@ poller_on_round_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct poller *p = arg;
 	struct poll_call *c = p->call;
-	int64_t now = poller_now_ms(), wait;
+	int64_t now = clock_mono_ms(), wait;
 
 	(void)fd;
 	(void)what;
@@ -277,7 +277,7 @@ poller_on_round_timer(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if ((wait = rate_bucket_take(connector_rate(p->ci), now)) > 0) {
-		poller_timer_in(p->ev_round, wait);
+		clock_timer_in(p->ev_round, wait);
 		return;
 	}
 	if (redis_command(p->r, cursor_reply, p, "GET %s", p->cursor_key) ==

@@ -74,7 +74,7 @@ rules_claim_pass_start(struct rules_worker *w)
 		free(w->claim_cursor);
 		if ((w->claim_cursor = strdup("0-0")) == NULL)
 			return;
-		w->claim_started = rules_mono_ms();
+		w->claim_started = clock_mono_ms();
 	}
 	argv[0] = "XAUTOCLAIM";
 	argv[1] = w->k_events;
@@ -97,7 +97,7 @@ rules_claim_on_timer(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	rules_claim_pass_start(w);
 	if (!w->stopping)
-		rules_timer_in(w->ev_claim, w->claim_interval_ms);
+		clock_timer_in(w->ev_claim, w->claim_interval_ms);
 }
 
 bool

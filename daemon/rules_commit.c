@@ -667,7 +667,7 @@ commit_done(struct leadq *q, enum part_result res, long long ver,
 	if (it->kind == ITEM_BREACH && q->commit_breach)
 		metric_inc(metric_series(rules_m_breaches, it->sla_name));
 	else if (it->kind != ITEM_BREACH)
-		metric_observe(rules_m_apply_seconds, (double)(rules_mono_ms() -
+		metric_observe(rules_m_apply_seconds, (double)(clock_mono_ms() -
 		    it->read_ms) / 1000.0);
 	rules_item_done(q, it);
 	q->cur = NULL;

@@ -88,7 +88,7 @@ rules_job_backoff(struct leadq *q)
 	if (q->w->freeing)
 		return;
 	q->waiting = true;
-	rules_timer_in(q->ev_retry, q->backoff_ms);
+	clock_timer_in(q->ev_retry, q->backoff_ms);
 }
 
 void
@@ -263,7 +263,7 @@ job_process(struct leadq *q)
 	struct item *it = q->cur;
 	struct lead l;
 	char err[512];
-	int64_t now = rules_wall_ms(), mnow = rules_mono_ms();
+	int64_t now = clock_wall_ms(), mnow = clock_mono_ms();
 	struct extra_entry x[1] = { { NULL, NULL, NULL } };
 	size_t nx = 0;
 	int built;

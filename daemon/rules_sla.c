@@ -50,7 +50,7 @@ take_member(struct rules_worker *w, const char *m, size_t len)
 	free(ep);
 	it->kind = ITEM_BREACH;
 	it->episode = episode;
-	it->read_ms = rules_mono_ms();
+	it->read_ms = clock_mono_ms();
 	if ((it->member = strndup(m, len)) == NULL ||
 	    (it->sla_name = strndup(m, (size_t)(bar1 - m))) == NULL) {
 		rules_item_free(it);
@@ -96,7 +96,7 @@ sla_tick(struct rules_worker *w)
 	if ((c = rules_call_new(w, SCRIPT_SLA, 1)) == NULL)
 		return;
 	rules_cargs_str(&c->a, w->k_sla);
-	rules_cargs_ll(&c->a, (long long)rules_wall_ms());
+	rules_cargs_ll(&c->a, (long long)clock_wall_ms());
 	rules_cargs_ll(&c->a, WORKER_SLA_LEASE_MS);
 	rules_cargs_ll(&c->a, WORKER_SLA_BATCH);
 	if (rules_call_send(c, sla_reply, w) == 0)
@@ -112,5 +112,5 @@ rules_sla_on_timer(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	sla_tick(w);
 	if (!w->stopping)
-		rules_timer_in(w->ev_sla, WORKER_SLA_INTERVAL_MS);
+		clock_timer_in(w->ev_sla, WORKER_SLA_INTERVAL_MS);
 }

@@ -494,7 +494,7 @@ const char *
 rules_worker_take_entries(struct rules_worker *w, const redisReply *arr)
 {
 	const char *last = NULL;
-	int64_t now = rules_mono_ms();
+	int64_t now = clock_mono_ms();
 
 	if (arr == NULL || arr->type != REDIS_REPLY_ARRAY)
 		return NULL;
@@ -529,7 +529,7 @@ read_reply(struct redisReply *reply, void *arg)
 		return;
 	if (reply == NULL) {
 		/* redis.c logged it; the connection comes back by itself. */
-		rules_timer_in(w->ev_read, WORKER_RETRY_READ_MS);
+		clock_timer_in(w->ev_read, WORKER_RETRY_READ_MS);
 		return;
 	}
 	if (reply->type == REDIS_REPLY_ERROR) {
@@ -537,7 +537,7 @@ read_reply(struct redisReply *reply, void *arg)
 			w->rd_group = false;
 		log_warnx("rules: XREADGROUP on %s failed: %s", w->k_events,
 		    reply->str);
-		rules_timer_in(w->ev_read, 1000);
+		clock_timer_in(w->ev_read, 1000);
 		return;
 	}
 	streams = reply;
@@ -635,7 +635,7 @@ group_reply(struct redisReply *reply, void *arg)
 		if (ok && !w->freeing)
 			rules_worker_read_more(w);
 		else if (!w->freeing)
-			rules_timer_in(w->ev_read, 1000);
+			clock_timer_in(w->ev_read, 1000);
 	} else
 		w->rc_group = ok;
 	free(g);
@@ -802,8 +802,8 @@ rules_worker_new(struct event_base *base, const struct redis_opts *o,
 	    (w->rd = redis_new(base, o, "rules-read", rd_state, w)) == NULL)
 		goto fail;
 	worker_test_times(w);
-	rules_timer_in(w->ev_claim, w->claim_interval_ms);
-	rules_timer_in(w->ev_sla, WORKER_SLA_INTERVAL_MS);
+	clock_timer_in(w->ev_claim, w->claim_interval_ms);
+	clock_timer_in(w->ev_sla, WORKER_SLA_INTERVAL_MS);
 	metrics_worker = w;
 	log_info("rules: worker %s on %s, group %s", w->consumer,
 	    w->k_events, WORKER_GROUP);

@@ -31,6 +31,7 @@
 #include <baton/event.h>
 #include <baton/log.h>
 
+#include "clock.h"
 #include "lead.h"
 #include "metrics.h"
 #include "redis.h"
@@ -203,34 +204,6 @@ extern struct metric_series *rules_m_applied, *rules_m_duplicate,
 extern struct metric *rules_m_breaches;
 
 /* ---- Small helpers ------------------------------------------------------ */
-
-static inline int64_t
-rules_mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static inline int64_t
-rules_wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Arms ev to run in ms milliseconds. */
-static inline void
-rules_timer_in(struct event *ev, int64_t ms)
-{
-	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) *
-	    1000 };
-
-	event_add(ev, &tv);
-}
 
 static inline bool
 rules_is_string(const redisReply *r)
