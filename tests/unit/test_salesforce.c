@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "connector_load.h"
 #include "connectors.h"
 #include "diag.h"
 #include "ini.h"
@@ -763,35 +764,6 @@ test_cursor_malformed(void **state)
 
 /* ---- Configuration ----------------------------------------------------- */
 
-struct loaded {
-	struct ini_doc *doc;
-	struct connector_instance *ci;
-	struct diag d;
-};
-
-static void
-load(struct loaded *l, const char *text)
-{
-	struct ini_section *sec;
-
-	memset(l, 0, sizeof(*l));
-	l->doc = ini_parse_buffer("test.conf", text, strlen(text), &l->d);
-	assert_non_null(l->doc);
-	assert_int_equal(diag_count(&l->d), 0);
-	for (sec = l->doc->sections; sec != NULL; sec = sec->next)
-		if (strcmp(sec->kind, "connector") == 0)
-			break;
-	assert_non_null(sec);
-	l->ci = connector_instance_new(sec, NULL, &l->d);
-}
-
-static void
-unload(struct loaded *l)
-{
-	connector_instance_free(l->ci);
-	ini_free(l->doc);
-	diag_clear(&l->d);
-}
 
 static void
 test_conf_ok(void **state)

@@ -37,6 +37,7 @@
 #include <baton/event.h>
 #include <baton/http_client.h>
 
+#include "connector_load.h"
 #include "connectors.h"
 #include "delivery_int.h"
 #include "diag.h"
@@ -593,53 +594,6 @@ test_result(void **state)
 
 /* ---- Configuration ----------------------------------------------------------- */
 
-struct loaded {
-	struct ini_doc *doc;
-	struct connector_instance *ci;
-	struct diag d;
-};
-
-static void
-load(struct loaded *l, const char *text, struct event_base *base)
-{
-	struct ini_section *sec;
-
-	memset(l, 0, sizeof(*l));
-	l->doc = ini_parse_buffer("test.conf", text, strlen(text), &l->d);
-	assert_non_null(l->doc);
-	assert_int_equal(diag_count(&l->d), 0);
-	for (sec = l->doc->sections; sec != NULL; sec = sec->next)
-		if (strcmp(sec->kind, "connector") == 0)
-			break;
-	assert_non_null(sec);
-	l->ci = connector_instance_new(sec, base, &l->d);
-}
-
-static void
-unload(struct loaded *l)
-{
-	connector_instance_free(l->ci);
-	ini_free(l->doc);
-	diag_clear(&l->d);
-}
-
-static void
-expect_conf_errors(const char *text, const char *const *want)
-{
-	struct loaded l;
-	size_t n = 0;
-
-	load(&l, text, NULL);
-	assert_null(l.ci);
-	for (; want[n] != NULL; n++) {
-		if (n >= l.d.n)
-			fail_msg("missing message: %s", want[n]);
-		assert_string_equal(l.d.msgs[n], want[n]);
-	}
-	if (l.d.n != n)
-		fail_msg("unexpected message: %s", l.d.msgs[n]);
-	unload(&l);
-}
 
 static void
 test_conf(void **state)
@@ -659,12 +613,12 @@ test_conf(void **state)
 	assert_null(desc->poll);
 
 	/* SPEC's section, role implied. */
-	load(&l, "[connector sales-channel]\ntype = slack\nrole = notify\n"
+	load_on(&l, "[connector sales-channel]\ntype = slack\nrole = notify\n"
 	    "webhook_url = https://hooks.slack.com/services/T1/B1/x\n", NULL);
 	assert_non_null(l.ci);
 	assert_int_equal(connector_role(l.ci), CONNECTOR_ROLE_NOTIFY);
 	unload(&l);
-	load(&l, "[connector s]\ntype = slack\n"
+	load_on(&l, "[connector s]\ntype = slack\n"
 	    "webhook_url = https://hooks.slack.com/services/T1/B1/x\n"
 	    "base_url = http://127.0.0.1:1\nrecord_url = https://crm/{id}\n"
 	    "record_source = salesforce\n", NULL);
@@ -786,7 +740,7 @@ deliver_setup(void **state)
 	    "record_url = https://acme.lightning.force.com/lightning/r/Lead/"
 	    "{id}/view\nrecord_source = salesforce\ntimeout = 5s\n",
 	    e->slack.port);
-	load(&e->l, conf, e->base);
+	load_on(&e->l, conf, e->base);
 	assert_non_null(e->l.ci);
 	batch_init(&e->t, e->base);
 	*state = e;

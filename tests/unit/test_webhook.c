@@ -21,6 +21,7 @@
 #include <baton/digest.h>
 #include <baton/event.h>
 
+#include "connector_load.h"
 #include "connectors.h"
 #include "diag.h"
 #include "ini.h"
@@ -692,55 +693,6 @@ test_emit_refused(void **state)
 
 /* ---- End to end: configuration ----------------------------------------- */
 
-struct loaded {
-	struct ini_doc *doc;
-	struct connector_instance *ci;
-	struct diag d;
-};
-
-/* Loads the one [connector NAME] section of text. */
-static void
-load(struct loaded *l, const char *text)
-{
-	struct ini_section *sec;
-
-	memset(l, 0, sizeof(*l));
-	l->doc = ini_parse_buffer("test.conf", text, strlen(text), &l->d);
-	assert_non_null(l->doc);
-	assert_int_equal(diag_count(&l->d), 0);
-	for (sec = l->doc->sections; sec != NULL; sec = sec->next)
-		if (strcmp(sec->kind, "connector") == 0)
-			break;
-	assert_non_null(sec);
-	l->ci = connector_instance_new(sec, NULL, &l->d);
-}
-
-static void
-unload(struct loaded *l)
-{
-	connector_instance_free(l->ci);
-	ini_free(l->doc);
-	diag_clear(&l->d);
-}
-
-/* Expects text to fail to load with exactly the messages in want. */
-static void
-expect_conf_errors(const char *text, const char *const *want)
-{
-	struct loaded l;
-	size_t n = 0;
-
-	load(&l, text);
-	assert_null(l.ci);
-	for (; want[n] != NULL; n++) {
-		if (n >= l.d.n)
-			fail_msg("missing message: %s", want[n]);
-		assert_string_equal(l.d.msgs[n], want[n]);
-	}
-	if (l.d.n != n)
-		fail_msg("unexpected message: %s", l.d.msgs[n]);
-	unload(&l);
-}
 
 static void
 test_conf_errors(void **state)
