@@ -10,10 +10,12 @@
 extern const struct connector connector_webhook;
 extern const struct connector connector_salesforce;
 extern const struct connector connector_slack;
+extern const struct connector connector_hubspot;
 
 const struct connector *const connector_types[] = {
 	&connector_webhook,
 	&connector_salesforce,
 	&connector_slack,
+	&connector_hubspot,
 	NULL,
 };

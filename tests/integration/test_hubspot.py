@@ -1,0 +1,215 @@
+"""test_hubspot.py - the HubSpot connector end to end: real Redis, real
+batond and tests/sim/hubspot_sim.py delivering signed webhooks.
+
+A contact created by a rep arrives as lead.upserted with its full
+properties; bad and stale signatures answer 401; the connector's own API
+writes do not come back as events; merges and privacy deletions reach the
+events stream as lead.merged and lead.forget; a bulk import of 25,000
+contacts sharing one lastmodifieddate (past the search API's 10,000 cap
+and across page boundaries) arrives through polling, each contact once."""
+
+import json
+import os
+import sys
+import time
+import urllib.request
+
+import harness
+from harness import BatonCase, wait_until
+from rules_helpers import entries
+
+sys.path.insert(0, os.path.join(harness.SOURCE_DIR, "tests", "sim"))
+from hubspot_sim import HubSpotSim  # noqa: E402
+
+
+def hs_conf(sim, **extra):
+    c = {
+        "type": "hubspot",
+        "role": "marketing",
+        "base_url": sim.base_url,
+        "token": "pat-na1-11111111-2222-3333-4444-555555555555",
+        "app_secret": "baton-hubspot-sim-app-secret",
+        "app_id": "123456",
+        "poll_interval": "0",
+        "retry_base": "100ms",
+        "retry_cap": "1s",
+        "batch_linger": "5ms",
+    }
+    c.update(extra)
+    return c
+
+
+class HubSpotCase(BatonCase):
+
+    hs_extra = {}
+
+    def setUp(self):
+        super().setUp()
+        self.sim = HubSpotSim(port=0, retry_schedule=[0.2, 0.5]).start()
+        self.addCleanup(self.sim.stop)
+        self.start_redis()
+        self.b = self.start_batond({"hs": hs_conf(self.sim,
+                                                  **self.hs_extra)})
+        self.sim.set_config(
+            webhook_url=f"http://127.0.0.1:{self.b.port}/hooks/hs")
+
+    def hs_events(self, type_=None, email=None):
+        return [f for _, f in entries(self.redis, "events", email, type_)
+                if f.get("source") == "hs"]
+
+    def api(self, method, path, body=None):
+        req = urllib.request.Request(
+            self.sim.base_url + path, method=method,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"Authorization": "Bearer pat-na1-11111111-2222-3333-"
+                     "4444-555555555555",
+                     "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read() or b"null")
+
+
+class Webhooks(HubSpotCase):
+
+    def test_contact_arrives_with_full_properties(self):
+        rec = self.sim.rep_create("contacts", {
+            "email": "Ada@Acme.example", "firstname": "Ada",
+            "lastname": "Lovelace", "jobtitle": "VP Engineering",
+            "company": "Acme", "numemployees": "100-500",
+            "country": "UK"})
+        self.sim.flush_webhooks()
+        evs = wait_until(lambda: self.hs_events("lead.upserted",
+                                                "ada@acme.example"),
+                         15, what="lead.upserted from hs")
+        data = evs[-1]["data"]
+        self.assertEqual(data, {
+            "email": "ada@acme.example", "first_name": "Ada",
+            "last_name": "Lovelace", "title": "VP Engineering",
+            "company": "Acme", "company_size": "100-500", "country": "UK",
+            "id": rec["id"]})
+        self.assertTrue(evs[-1]["id"].startswith(rec["id"] + ":"))
+        # The creation and its propertyChange events were read with
+        # batch reads, not one call per event, and make one version.
+        calls = [c for c in self.sim.snapshot()["calls"]
+                 if c["path"].startswith("/crm/v3/objects/contacts/")]
+        self.assertTrue(calls)
+        self.assertTrue(all(c["path"].endswith("/batch/read")
+                            for c in calls), calls)
+        self.assertEqual(len(evs), 1)
+
+    def test_bad_and_stale_signatures_are_refused(self):
+        body = json.dumps([{"eventId": 1, "occurredAt": int(time.time() *
+                           1000), "subscriptionType": "contact.creation",
+                           "objectId": 1}])
+        r = self.b.request("POST", "/hooks/hs", body, {
+            "X-HubSpot-Signature-v3": "bm90IGl0",
+            "X-HubSpot-Request-Timestamp": str(int(time.time() * 1000)),
+            "Content-Type": "application/json"})
+        self.assertEqual(r.status, 401)
+        r = self.b.request("POST", "/hooks/hs", body,
+                           {"Content-Type": "application/json"})
+        self.assertEqual(r.status, 401)
+        # The simulator's clock ten minutes behind: stale timestamps.
+        self.sim.advance_clock(-600)
+        self.sim.rep_create("contacts", {"email": "late@x.example"})
+        self.sim.flush_webhooks()
+        d = wait_until(lambda: [x for x in self.sim.get_deliveries()
+                                if x["status"]], 10, what="a delivery")
+        self.assertEqual(d[0]["status"], 401)
+        self.assertIn("old (more than 300)", self.b.log_text())
+        self.assertEqual(self.hs_events(), [])
+
+    def test_own_writes_do_not_come_back(self):
+        rec = self.sim.rep_create("contacts", {"email": "echo@x.example",
+                                               "firstname": "E"})
+        self.sim.flush_webhooks()
+        wait_until(lambda: self.hs_events("lead.upserted",
+                                          "echo@x.example"), 15,
+                   what="the first version")
+        # An API write with this integration's token: INTEGRATION,
+        # sourceId 123456 -> not ingested.
+        self.api("PATCH", f"/crm/v3/objects/contacts/{rec['id']}",
+                 {"properties": {"lastname": "Written-by-baton"}})
+        self.sim.flush_webhooks()
+        time.sleep(1.0)
+        self.assertEqual(len(self.hs_events("lead.upserted",
+                                            "echo@x.example")), 1)
+        # A rep's later edit of the same record does come in.
+        self.sim.rep_edit("contacts", rec["id"], {"lastname": "Rep"})
+        self.sim.flush_webhooks()
+        evs = wait_until(lambda: [e for e in self.hs_events(
+            "lead.upserted", "echo@x.example") if
+            e["data"].get("last_name") == "Rep"], 15,
+            what="the rep's edit")
+        self.assertEqual(len(evs), 1)
+
+    def test_merge_and_privacy_deletion(self):
+        a = self.sim.rep_create("contacts", {"email": "keep@x.example"})
+        b = self.sim.rep_create("contacts", {"email": "gone@x.example"})
+        self.sim.flush_webhooks()
+        wait_until(lambda: len(self.hs_events("lead.upserted")) >= 2, 15,
+                   what="both contacts")
+        self.sim.rep_merge(a["id"], b["id"])
+        self.sim.flush_webhooks()
+        m = wait_until(lambda: self.hs_events("lead.merged"), 15,
+                       what="lead.merged")
+        self.assertEqual(m[0]["lead"], "keep@x.example")
+        self.assertEqual(m[0]["data"]["from"],
+                         "gone@x.example")
+        self.sim.rep_privacy_delete(a["id"])
+        self.sim.flush_webhooks()
+        f = wait_until(lambda: self.hs_events("lead.forget"), 15,
+                       what="lead.forget")
+        self.assertEqual(f[0]["lead"], "keep@x.example")
+        self.assertEqual(f[0]["data"], {"reason": "privacy"})
+
+    def test_429_storm_answers_503_then_recovers(self):
+        # HubSpot retries after 1 s, then 11 s: past the 10 s pause.
+        self.sim.set_config(retry_schedule=[1, 11])
+        self.sim.storm(3, "TEN_SECONDLY_ROLLING",
+                       path_prefix="/crm/v3/objects/contacts/batch")
+        self.sim.rep_create("contacts", {"email": "storm@x.example"})
+        self.sim.flush_webhooks()
+        d = wait_until(lambda: [x for x in self.sim.get_deliveries()
+                                if x["status"] == 503], 10,
+                       what="a 503 answer")
+        self.assertTrue(d)
+        wait_until(lambda: self.hs_events("lead.upserted",
+                                          "storm@x.example"), 30,
+                   what="the contact after the storm")
+
+
+class Polling(BatonCase):
+
+    def test_backlog_past_the_cap_arrives_once(self):
+        # The backlog is there before batond polls for the first time
+        # (backfill 1h): 25,000 contacts imported ten minutes ago, all
+        # with one lastmodifieddate.
+        sim = HubSpotSim(port=0).start()
+        self.addCleanup(sim.stop)
+        when = time.strftime("%Y-%m-%dT%H:%M:%S.000Z",
+                             time.gmtime(time.time() - 600))
+        sim.bulk_create("contacts", 25000, modified=when, webhooks=False)
+        self.start_redis()
+        self.start_batond({"hs": hs_conf(
+            sim, poll_interval="1s", lookback="2s", backfill="1h",
+            search_gap="200ms", poll_pages="40")})
+
+        def count():
+            return self.redis.xlen("baton:events")
+        wait_until(lambda: count() >= 25000, 240, interval=1.0,
+                   what="25,000 events")
+        time.sleep(3)
+        evs = [f for _, f in entries(self.redis, "events")
+               if f.get("source") == "hs"]
+        self.assertEqual(len(evs), 25000)
+        self.assertEqual(len({e["lead"] for e in evs}), 25000)
+        # Probes split the window down to the one millisecond, read by
+        # id: no search ever asked past the cap.
+        calls = [c for c in sim.snapshot()["calls"]
+                 if c["path"].endswith("/search")]
+        self.assertTrue(all(c["status"] == 200 for c in calls),
+                        [c for c in calls if c["status"] != 200][:3])
+
+
+if __name__ == "__main__":
+    harness.main()
