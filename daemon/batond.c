@@ -17,6 +17,7 @@
 #include "config.h"
 #include "diag.h"
 #include "metrics.h"
+#include "notify.h"
 #include "runtime.h"
 
 #define DEFAULT_CONFIG "/etc/baton/batond.conf"
@@ -46,7 +47,9 @@ main(int argc, char *argv[])
 	};
 	const char *path = DEFAULT_CONFIG;
 	struct diag d = { 0 };
+	struct notify_watch *watch;
 	struct runtime rt;
+	char status[256];
 	struct config *conf;
 	int ch, check = 0, rc;
 
@@ -86,10 +89,29 @@ main(int argc, char *argv[])
 		config_unref(conf);
 		return 0;
 	}
-	if (runtime_init(&rt, path) == -1)
+	/* A NOTIFY_SOCKET batond cannot use is logged, and not fatal. */
+	notify_open();
+	if (runtime_init(&rt, path) == -1) {
+		notify_close();
 		return 1;
+	}
+	if ((watch = notify_watch_new(&rt)) == NULL) {
+		runtime_free(&rt);
+		notify_close();
+		return 1;
+	}
+	/*
+	 * Ready: the configuration is loaded and the listener bound.  Redis
+	 * may still be connecting (or down): the intake then answers 503
+	 * with Retry-After, /healthz says why, and STATUS= shows it, which
+	 * serves better than holding up the start until Redis answers.
+	 */
+	notify_describe(&rt, status, sizeof(status));
+	notify_ready(status);
 	rc = runtime_run(&rt);
+	notify_watch_free(watch);
 	runtime_free(&rt);
+	notify_close();
 	metrics_free_all();
 	log_info("stopped");
 	return rc;

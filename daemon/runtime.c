@@ -25,6 +25,7 @@
 #include "diag.h"
 #include "http.h"
 #include "metrics.h"
+#include "notify.h"
 #include "outbound.h"
 #include "redis.h"
 #include "rules_worker.h"
@@ -207,10 +208,19 @@ on_term(evutil_socket_t sig, short what, void *arg)
 static void
 on_hup(evutil_socket_t sig, short what, void *arg)
 {
+	struct runtime *rt = arg;
+	int rc;
+
 	(void)sig;
 	(void)what;
 	log_notice("SIGHUP: reloading");
-	runtime_reload(arg);
+	if (rt->stopping)
+		return;         /* runtime_reload() would refuse */
+	/* systemd holds the unit in "reloading" until READY=1 comes. */
+	notify_reloading();
+	rc = runtime_reload(rt);
+	notify_ready(rc == 0 ? "configuration reloaded" :
+	    "reload refused, the running configuration stays (see the log)");
 }
 
 static void
@@ -429,6 +439,7 @@ runtime_shutdown(struct runtime *rt)
 	if (rt->stopping)
 		return;
 	rt->stopping = true;
+	notify_stopping();
 	http_server_stop_accepting(rt->http);
 	if (rt->worker_running)
 		rules_worker_stop(rt->worker, worker_stopped, rt);
