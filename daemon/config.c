@@ -52,7 +52,21 @@ const struct conf_key daemon_conf_keys[] = {
 	DKEY("shutdown_timeout", CONF_DURATION, "5s", shutdown_timeout_ms,
 	    0, 0, "how long SIGTERM waits for work in flight"),
 	DKEY("request_timeout", CONF_DURATION, "30s", request_timeout_ms,
-	    0, 0, "a request's read and idle timeout"),
+	    0, 0, "a connection that neither sends nor reads for this long "
+	    "is closed"),
+	DKEY("max_connections", CONF_INT, "1024", max_connections, 1,
+	    1000000, "open client connections; a new one closes the one "
+	    "waiting longest for a complete request, or gets 503"),
+	DKEY("header_timeout", CONF_DURATION, "10s", header_timeout_ms, 0, 0,
+	    "the request line and headers must arrive within this (408); "
+	    "also how long a kept-alive connection may wait idle"),
+	DKEY("body_timeout", CONF_DURATION, "30s", body_timeout_ms, 0, 0,
+	    "the whole body must arrive within this once the headers have "
+	    "(408)"),
+	DKEY("max_header_size", CONF_SIZE, "16KiB", max_header_size, 0, 0,
+	    "request line and headers, in bytes (414/431 above)"),
+	DKEY("max_headers", CONF_INT, "100", max_headers, 1, 10000,
+	    "header fields in one request (431 above)"),
 	{ 0 },
 };
 
@@ -246,6 +260,15 @@ check_daemon(struct config *c, const struct ini_section *sec,
 	if (dc->request_timeout_ms <= 0)
 		diag_add(d, sec->file, line_of(sec, "request_timeout"),
 		    "'request_timeout' must be more than 0");
+	if (dc->header_timeout_ms <= 0)
+		diag_add(d, sec->file, line_of(sec, "header_timeout"),
+		    "'header_timeout' must be more than 0");
+	if (dc->body_timeout_ms <= 0)
+		diag_add(d, sec->file, line_of(sec, "body_timeout"),
+		    "'body_timeout' must be more than 0");
+	if (dc->max_header_size < 1024 || dc->max_header_size > (1ULL << 20))
+		diag_add(d, sec->file, line_of(sec, "max_header_size"),
+		    "'max_header_size' must be between 1KiB and 1MiB");
 	/* A relative rules path is relative to the file that names it. */
 	e = conf_entry(sec, "rules");
 	if (dc->rules != NULL && dc->rules[0] == '\0')

@@ -33,7 +33,14 @@ struct daemon_conf {
 	long long max_events;           /* events in one webhook request */
 	long long max_inflight;         /* requests waiting on Redis; then 503 */
 	int64_t shutdown_timeout_ms;    /* SIGTERM drain limit */
-	int64_t request_timeout_ms;     /* a request's read/idle timeout */
+	int64_t request_timeout_ms;     /* inactivity while reading or
+	                                   writing one connection */
+	long long max_connections;      /* open client connections */
+	int64_t header_timeout_ms;      /* request line and headers, in all;
+	                                   also the keep-alive idle limit */
+	int64_t body_timeout_ms;        /* a request body, in all */
+	uint64_t max_header_size;       /* request line and headers, bytes */
+	long long max_headers;          /* header fields in one request */
 };
 
 struct redis_conf {

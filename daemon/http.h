@@ -1,6 +1,8 @@
 /*
  * http.h - batond's HTTP listener (libevent's evhttp): routing of
- * /hooks/<connector>, /healthz and /metrics, limits and JSON errors.
+ * /hooks/<connector>, /healthz and /metrics, limits and JSON errors, and
+ * the guard against hostile clients (connection, header and body limits
+ * and deadlines; see http.c).
  */
 #ifndef BATON_HTTP_H
 #define BATON_HTTP_H
@@ -13,8 +15,10 @@ struct http_server;
 
 /*
  * Binds `listen` ("host:port", "[v6]:port" or "unix:/path") and starts
- * serving with the given limits.  Returns the server, or NULL having
- * logged why.
+ * serving with the given limits.  The guard's limits (max_connections,
+ * header_timeout, body_timeout, max_header_size, max_headers, max_body)
+ * are read from rt->conf as each connection and request starts, so they
+ * follow reloads.  Returns the server, or NULL having logged why.
  */
 struct http_server *http_server_new(struct runtime *rt, const char *listen,
     uint64_t max_body, int64_t timeout_ms);
@@ -22,7 +26,8 @@ struct http_server *http_server_new(struct runtime *rt, const char *listen,
 /* The address the server was built for. */
 const char *http_server_listen(const struct http_server *s);
 
-/* Updates the limits of a running server (after a reload). */
+/* Updates the limits of a running server (after a reload): max_body and
+ * the inactivity timeout (request_timeout) for new connections. */
 void http_server_set_limits(struct http_server *s, uint64_t max_body,
     int64_t timeout_ms);
 

@@ -4,11 +4,13 @@
  * and only then does the client hear 200.
  *
  * The order of checks is the HTTP contract's: unknown connector 404, wrong
- * method 405, body over max_body 413, the connector's own refusal (400
- * malformed, 401 signature), and 503 with Retry-After whenever the events
- * cannot be acknowledged by Redis now (Redis down, too many requests
- * waiting, shutting down).  A request in flight holds a reference to the
- * config it started with, so a reload never pulls its connector away.
+ * method 405, a Content-Type other than application/json 415, body over
+ * max_body 413 (the listener's guard usually said so already), the
+ * connector's own refusal (400 malformed, 401 signature), and 503 with
+ * Retry-After whenever the events cannot be acknowledged by Redis now
+ * (Redis down, too many requests waiting, shutting down).  A request in
+ * flight holds a reference to the config it started with, so a reload
+ * never pulls its connector away.
  */
 #include "intake.h"
 
@@ -526,6 +528,64 @@ webhook_complete(struct webhook_call *call, int rc)
 	intake_parsed(call, rc);
 }
 
+/*
+ * Checks a webhook's Content-Type: application/json, any case, with
+ * parameters allowed but a charset only if it is UTF-8 (RFC 8259).
+ * Returns 0, or -1 with the reply's message in msg.
+ */
+static int
+json_content_type(const char *ct, char *msg, size_t msglen)
+{
+	static const char want[] = "application/json";
+	char shown[64];
+	const char *p, *end;
+	size_t i, n;
+
+	if (ct == NULL) {
+		snprintf(msg, msglen, "Content-Type must be %s (none given)",
+		    want);
+		return -1;
+	}
+	/* What the message repeats: printable ASCII, at most 60 bytes. */
+	for (i = 0; ct[i] != '\0' && i < 60; i++)
+		shown[i] = ct[i] >= 0x20 && ct[i] < 0x7f ? ct[i] : '?';
+	shown[i] = '\0';
+	p = ct + strspn(ct, " \t");
+	n = strcspn(p, ";");
+	while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+		n--;
+	if (n != sizeof(want) - 1 || strncasecmp(p, want, n) != 0) {
+		snprintf(msg, msglen, "Content-Type must be %s, not '%s'",
+		    want, shown);
+		return -1;
+	}
+	/* Parameters: ";" name "=" value, a quoted value allowed. */
+	for (p = strchr(p, ';'); p != NULL; p = strchr(end, ';')) {
+		p++;
+		p += strspn(p, " \t");
+		end = p + strcspn(p, ";");
+		if (end - p >= 8 && strncasecmp(p, "charset=", 8) == 0) {
+			const char *v = p + 8;
+			size_t vn = (size_t)(end - v);
+
+			while (vn > 0 && (v[vn - 1] == ' ' ||
+			    v[vn - 1] == '\t'))
+				vn--;
+			if (vn >= 2 && v[0] == '"' && v[vn - 1] == '"') {
+				v++;
+				vn -= 2;
+			}
+			if (!((vn == 5 && strncasecmp(v, "utf-8", 5) == 0) ||
+			    (vn == 4 && strncasecmp(v, "utf8", 4) == 0))) {
+				snprintf(msg, msglen, "JSON must be UTF-8, "
+				    "not '%s'", shown);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
 void
 intake_handle(struct evhttp_request *req, struct runtime *rt,
     const char *connector)
@@ -534,12 +594,11 @@ intake_handle(struct evhttp_request *req, struct runtime *rt,
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	struct webhook_call *call;
 	size_t len = evbuffer_get_length(in);
+	char msg[160];
 	int rc;
 
 	ci = config_connector(rt->conf, connector);
 	if (ci == NULL || connector_descriptor(ci)->webhook == NULL) {
-		char msg[160];
-
 		snprintf(msg, sizeof(msg), "no connector '%.64s' takes "
 		    "webhooks here", connector);
 		http_reply_error(req, 404, 0, msg);
@@ -554,9 +613,14 @@ intake_handle(struct evhttp_request *req, struct runtime *rt,
 		count_request(connector_name(ci), 405);
 		return;
 	}
+	if (json_content_type(evhttp_find_header(
+	    evhttp_request_get_input_headers(req), "Content-Type"), msg,
+	    sizeof(msg)) == -1) {
+		http_reply_error(req, 415, 0, msg);
+		count_request(connector_name(ci), 415);
+		return;
+	}
 	if (len > rt->conf->daemon.max_body) {
-		char msg[96];
-
 		snprintf(msg, sizeof(msg), "body over max_body (%llu bytes)",
 		    (unsigned long long)rt->conf->daemon.max_body);
 		http_reply_error(req, 413, 0, msg);

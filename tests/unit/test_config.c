@@ -349,6 +349,11 @@ test_defaults(void **state)
 	assert_int_equal(c->daemon.max_inflight, 10000);
 	assert_int_equal(c->daemon.shutdown_timeout_ms, 5000);
 	assert_int_equal(c->daemon.request_timeout_ms, 30000);
+	assert_int_equal(c->daemon.max_connections, 1024);
+	assert_int_equal(c->daemon.header_timeout_ms, 10000);
+	assert_int_equal(c->daemon.body_timeout_ms, 30000);
+	assert_true(c->daemon.max_header_size == 16 * 1024);
+	assert_int_equal(c->daemon.max_headers, 100);
 	assert_string_equal(c->redis.url, "redis://127.0.0.1:6379/0");
 	assert_null(c->redis.username);
 	assert_null(c->redis.password);
@@ -575,6 +580,50 @@ test_daemon_values(void **state)
 	    "30s, 5m, 24h, 7d)");
 	load_fails("[daemon]\nlisten_on = x\n", "2: unknown key 'listen_on' "
 	    "in [daemon]; did you mean 'listen'?");
+}
+
+/* The limits that protect the listener from hostile clients. */
+static void
+test_daemon_limits(void **state)
+{
+	struct config *c;
+
+	(void)state;
+	c = load_ok("[daemon]\nmax_connections = 50\nheader_timeout = 1500ms\n"
+	    "body_timeout = 1m\nmax_header_size = 1KiB\nmax_headers = 10000\n");
+	assert_int_equal(c->daemon.max_connections, 50);
+	assert_int_equal(c->daemon.header_timeout_ms, 1500);
+	assert_int_equal(c->daemon.body_timeout_ms, 60000);
+	assert_true(c->daemon.max_header_size == 1024);
+	assert_int_equal(c->daemon.max_headers, 10000);
+	config_unref(c);
+	load_fails("[daemon]\nmax_connections = 0\n", "2: 'max_connections' "
+	    "must be between 1 and 1000000, got 0");
+	load_fails("[daemon]\n\nmax_connections = lots\n", "3: invalid "
+	    "integer 'lots' for 'max_connections'");
+	load_fails("[daemon]\nmax_connections = 1000001\n", "2: "
+	    "'max_connections' must be between 1 and 1000000, got 1000001");
+	load_fails("[daemon]\nheader_timeout = 0s\n", "2: 'header_timeout' "
+	    "must be more than 0");
+	load_fails("[daemon]\nheader_timeout = 10 secs\n", "2: invalid "
+	    "duration '10 secs' for 'header_timeout' (expected e.g. 500ms, "
+	    "30s, 5m, 24h, 7d)");
+	load_fails("[daemon]\nbody_timeout = 0ms\n", "2: 'body_timeout' must "
+	    "be more than 0");
+	load_fails("[daemon]\nbody_timeout = forever\n", "2: invalid duration "
+	    "'forever' for 'body_timeout' (expected e.g. 500ms, 30s, 5m, 24h, "
+	    "7d)");
+	load_fails("[daemon]\nmax_header_size = 1000\n", "2: "
+	    "'max_header_size' must be between 1KiB and 1MiB");
+	load_fails("[daemon]\nmax_header_size = 2MiB\n", "2: "
+	    "'max_header_size' must be between 1KiB and 1MiB");
+	load_fails("[daemon]\nmax_header_size = big\n", "2: invalid size "
+	    "'big' for 'max_header_size' (expected e.g. 512, 64KiB, 1MiB, "
+	    "1GiB)");
+	load_fails("[daemon]\nmax_headers = 0\n", "2: 'max_headers' must be "
+	    "between 1 and 10000, got 0");
+	load_fails("[daemon]\nmax_headers = 10001\n", "2: 'max_headers' must "
+	    "be between 1 and 10000, got 10001");
 	load_fails("[daemon]\nrules =\n", "2: 'rules' needs a file name");
 	load_fails("[redis]\ninclude = x.conf\n", "2: unknown key 'include' "
 	    "in [redis]");
@@ -792,6 +841,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_listen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_daemon_values, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_daemon_limits, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_redis_values, setup,
 		    teardown),
