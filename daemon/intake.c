@@ -522,10 +522,13 @@ intake_parsed(struct webhook_call *call, int rc)
 void
 webhook_complete(struct webhook_call *call, int rc)
 {
-	if (call->rt == NULL || !call->pending)
+	struct runtime *rt = call->rt;
+
+	if (rt == NULL || !call->pending)
 		return;         /* a synchronous call ends in its caller */
 	call->pending = false;
 	intake_parsed(call, rc);
+	runtime_parse_done(rt);
 }
 
 /*
@@ -649,6 +652,7 @@ intake_handle(struct evhttp_request *req, struct runtime *rt,
 	rc = connector_descriptor(ci)->webhook(ci, call);
 	if (rc == CONNECTOR_PENDING) {
 		call->pending = true;
+		runtime_parse_started(rt);
 		return;
 	}
 	intake_parsed(call, rc);

@@ -32,6 +32,8 @@
 
 #define BEAT_INTERVAL_MS 1000
 #define BEAT_STALE_MS    5000
+#define OLD_LISTENER_GRACE_MS 1000     /* for a replaced listener's last
+                                          answers to leave */
 
 static int64_t
 monotonic_ms(void)
@@ -142,9 +144,31 @@ worker_retired(void *arg)
 static void
 maybe_exit(struct runtime *rt)
 {
-	if (rt->stopping && rt->inflight == 0 && !rt->worker_running &&
-	    !rt->outbound_running)
+	if (rt->inflight == 0 && rt->parsing == 0 && rt->old_http != NULL &&
+	    rt->ev_old_http != NULL && !evtimer_pending(rt->ev_old_http, NULL)) {
+		/* No request of the replaced listener is left; its last
+		 * answers may still be leaving: free it a moment later. */
+		struct timeval tv = ms_to_tv(OLD_LISTENER_GRACE_MS);
+
+		evtimer_add(rt->ev_old_http, &tv);
+	}
+	if (rt->stopping && rt->inflight == 0 && rt->parsing == 0 &&
+	    !rt->worker_running && !rt->outbound_running)
 		event_base_loopexit(rt->base, NULL);
+}
+
+/* The grace after a replaced listener's last request. */
+static void
+on_old_http(evutil_socket_t fd, short what, void *arg)
+{
+	struct runtime *rt = arg;
+
+	(void)fd;
+	(void)what;
+	if (rt->inflight > 0 || rt->parsing > 0)
+		return;         /* new requests came; the next done re-arms */
+	http_server_free(rt->old_http);
+	rt->old_http = NULL;
 }
 
 static void
@@ -284,8 +308,9 @@ runtime_init(struct runtime *rt, const char *conf_path)
 	rt->ev_int = evsignal_new(rt->base, SIGINT, on_term, rt);
 	rt->ev_hup = evsignal_new(rt->base, SIGHUP, on_hup, rt);
 	rt->ev_beat = event_new(rt->base, -1, EV_PERSIST, on_beat, rt);
+	rt->ev_old_http = evtimer_new(rt->base, on_old_http, rt);
 	if (rt->ev_term == NULL || rt->ev_int == NULL || rt->ev_hup == NULL ||
-	    rt->ev_beat == NULL)
+	    rt->ev_beat == NULL || rt->ev_old_http == NULL)
 		goto fail;
 	event_add(rt->ev_term, NULL);
 	event_add(rt->ev_int, NULL);
@@ -314,7 +339,7 @@ void
 runtime_free(struct runtime *rt)
 {
 	struct event **evs[] = { &rt->ev_term, &rt->ev_int, &rt->ev_hup,
-	    &rt->ev_drain, &rt->ev_beat };
+	    &rt->ev_drain, &rt->ev_beat, &rt->ev_old_http };
 
 	outbound_free(rt->outbound);
 	rt->outbound = NULL;
@@ -325,6 +350,8 @@ runtime_free(struct runtime *rt)
 	rt->batcher = NULL;
 	redis_free(rt->redis);
 	rt->redis = NULL;
+	http_server_free(rt->old_http);
+	rt->old_http = NULL;
 	http_server_free(rt->http);
 	rt->http = NULL;
 	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
@@ -367,6 +394,13 @@ runtime_reload(struct runtime *rt)
 		return -1;
 	}
 	diag_clear(&d);
+	if (strcmp(next->daemon.listen, http_server_listen(rt->http)) != 0 &&
+	    rt->old_http != NULL) {
+		log_warnx("reload refused: the listener replaced by the last "
+		    "reload still has requests in flight; try again shortly");
+		config_unref(next);
+		return -1;
+	}
 	if (strcmp(next->daemon.listen, http_server_listen(rt->http)) != 0) {
 		http = http_server_new(rt, next->daemon.listen,
 		    next->daemon.max_body, next->daemon.request_timeout_ms);
@@ -404,8 +438,13 @@ runtime_reload(struct runtime *rt)
 	outbound_stop(rt->outbound, outbound_retired, rt->outbound);
 	rt->outbound = ob;
 	if (http != NULL) {
-		http_server_free(rt->http);
+		/* Requests of the old listener still waiting (on Redis, on a
+		 * connector) are answered through it; it goes when they are
+		 * done. */
+		http_server_stop_accepting(rt->http);
+		rt->old_http = rt->http;
 		rt->http = http;
+		maybe_exit(rt);
 	} else
 		http_server_set_limits(rt->http, next->daemon.max_body,
 		    next->daemon.request_timeout_ms);
@@ -445,7 +484,7 @@ runtime_shutdown(struct runtime *rt)
 		rules_worker_stop(rt->worker, worker_stopped, rt);
 	if (rt->outbound_running)
 		outbound_stop(rt->outbound, outbound_stopped, rt);
-	if (rt->inflight == 0 && !rt->worker_running &&
+	if (rt->inflight == 0 && rt->parsing == 0 && !rt->worker_running &&
 	    !rt->outbound_running) {
 		event_base_loopexit(rt->base, NULL);
 		return;
@@ -456,6 +495,20 @@ runtime_shutdown(struct runtime *rt)
 	rt->ev_drain = evtimer_new(rt->base, on_drain_timeout, rt);
 	if (rt->ev_drain == NULL || evtimer_add(rt->ev_drain, &tv) == -1)
 		event_base_loopexit(rt->base, NULL);
+}
+
+void
+runtime_parse_started(struct runtime *rt)
+{
+	rt->parsing++;
+}
+
+void
+runtime_parse_done(struct runtime *rt)
+{
+	if (rt->parsing > 0)
+		rt->parsing--;
+	maybe_exit(rt);
 }
 
 void

@@ -38,6 +38,11 @@ struct runtime {
 	struct event *ev_beat;          /* loop heartbeat */
 	int64_t last_beat_ms;
 	size_t inflight;                /* requests waiting on Redis */
+	size_t parsing;                 /* requests a connector answers
+	                                   later (CONNECTOR_PENDING) */
+	struct http_server *old_http;   /* a listener replaced by a reload,
+	                                   freed once no request waits */
+	struct event *ev_old_http;      /* frees it after a grace */
 	bool stopping;
 	int exit_code;
 };
@@ -66,6 +71,11 @@ void runtime_shutdown(struct runtime *rt);
 
 /* Called by the intake when a request stops waiting on Redis. */
 void runtime_request_done(struct runtime *rt);
+
+/* Called by the intake when a connector takes a request to answer later,
+ * and when it has answered. */
+void runtime_parse_started(struct runtime *rt);
+void runtime_parse_done(struct runtime *rt);
 
 /* True when Redis answers and the loop is beating. */
 bool runtime_healthy(const struct runtime *rt, const char **why);

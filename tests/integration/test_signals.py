@@ -67,6 +67,34 @@ class Signals(BatonCase):
                                   secret="second-secret").status == 404,
                    10, interval=0.1, what="/hooks/second 404 again")
 
+    def test_sighup_new_listener_answers_the_old_ones_requests(self):
+        # A request waits on Redis (paused) while a reload moves the
+        # listener: it must still get its answer through the old one,
+        # and the new address serves.
+        import threading
+        self.start_redis()
+        b = self.start_batond({"website": WEBSITE})
+        old_port = b.port
+        self.redis.command("CLIENT", "PAUSE", "2000", "WRITE")
+        out = {}
+
+        def send():
+            out["r"] = b.post("website", event("moved-1"), timeout=10)
+        t = threading.Thread(target=send)
+        t.start()
+        time.sleep(0.5)
+        b.port = harness.free_port()
+        b.write_conf({"website": WEBSITE})
+        b.signal(signal.SIGHUP)
+        wait_until(lambda: "reloaded" in b.log_text(), 10,
+                   what="the reload")
+        t.join(15)
+        self.assertEqual(out["r"].status, 200, repr(out["r"]))
+        self.assertEqual(b.post("website", event("moved-2")).status, 200)
+        self.assertNotEqual(b.port, old_port)
+        self.assertTrue(b.alive())
+        self.assertEqual(sorted(self.stream_ids()), ["moved-1", "moved-2"])
+
     def test_sighup_bad_config_refused(self):
         self.start_redis()
         b = self.start_batond({"website": WEBSITE})
