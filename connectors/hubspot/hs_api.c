@@ -146,6 +146,7 @@ reply_from(struct hs_ctx *ctx, struct hs_reply *r,
 		return;
 	hs_error_parse(r->body, r->len, &e);
 	snprintf(r->category, sizeof(r->category), "%s", e.category);
+	snprintf(r->detail, sizeof(r->detail), "%s", e.message);
 	snprintf(r->message, sizeof(r->message), "%s: HTTP %d%s%s: %s", what,
 	    res->status, e.category[0] != '\0' ? " " : "", e.category,
 	    e.message);

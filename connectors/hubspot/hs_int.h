@@ -79,6 +79,7 @@ struct hs_reply {
 	int64_t retry_after_ms;         /* 0, or how long to wait */
 	char category[64];              /* HubSpot's error category or "" */
 	char message[HS_MESSAGE_MAX];   /* for a failure: what happened */
+	char detail[HS_MSG_MAX];        /* HubSpot's own message or "" */
 };
 
 typedef void (*hs_reply_cb)(struct hs_ctx *ctx, const struct hs_reply *r,

@@ -12,13 +12,16 @@
  * version, from a poll or a webhook).  A window is read sorted ascending,
  * page after page through paging.next.after.  Its first page is a probe:
  * when its total is over the search API's 10,000-result cap (after may
- * not pass it), the window is halved by time, recursively, and nothing is
- * emitted from the probe; a window of one millisecond still over the cap
- * (a bulk import) is read by hs_object_id keyset instead (lastmodifieddate
- * EQ t, hs_object_id GT last, sorted by id), which has no cap.  If the
- * total changes while a window is paged (a record modified again leaves
- * the window and the offsets shift), the window restarts from the latest
- * lastmodifieddate already read, so no record is skipped.  The windows,
+ * not pass it), the window is split, recursively, and nothing is emitted
+ * from the probe: it starts at the probe's earliest lastmodifieddate, a
+ * full probe page of one millisecond makes that millisecond a window of
+ * its own, else it is halved by time; a window of one millisecond still
+ * over the cap (a bulk import) is read by hs_object_id keyset instead
+ * (lastmodifieddate EQ t, hs_object_id GT last, sorted by id), which has
+ * no cap.  If the total changes while a window is paged (a record
+ * modified again leaves the window and the offsets shift), the window
+ * restarts from the latest lastmodifieddate already read, so no record
+ * is skipped.  The windows,
  * offsets and watermark live in the cursor; a round stops after
  * poll_pages pages with poll_again(), so a backlog of any size progresses
  * round by round and never loops.  Searches are paced by search_gap, and
@@ -215,7 +218,10 @@ search_done(struct hs_ctx *ctx, const struct hs_reply *rep, void *arg)
 		w->total = res.total;
 		if (res.total > HS_SEARCH_CAP) {
 			/* Over the cap: split, emit nothing from the probe. */
-			if (hs_cursor_split(&r->cur) == -1) {
+			if (hs_cursor_split_probe(&r->cur, res.n > 0 ?
+			    res.v[0].modified : 0, res.n > 0 ?
+			    res.v[res.n - 1].modified : 0, res.n ==
+			    (size_t)ctx->page_size) == -1) {
 				hs_result_clear(&res);
 				round_fail(r, 0, "too many search windows "
 				    "pending");

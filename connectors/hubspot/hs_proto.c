@@ -1002,6 +1002,38 @@ hs_cursor_split(struct hs_cursor *c)
 	return 0;
 }
 
+int
+hs_cursor_split_probe(struct hs_cursor *c, int64_t first, int64_t last,
+    bool full)
+{
+	struct hs_window *w = &c->win[0];
+	int64_t lo;
+
+	if (c->nwin == 0 || w->by_id)
+		return -1;
+	lo = first > w->lo && first <= w->hi ? first : w->lo;
+	if (full && first > 0 && last == first && lo == first && lo < w->hi) {
+		if (c->nwin >= HS_WINDOWS_MAX)
+			return -1;
+		memmove(&c->win[1], &c->win[0], c->nwin * sizeof(c->win[0]));
+		c->nwin++;
+		c->win[0].lo = c->win[0].hi = lo;
+		c->win[1].lo = lo + 1;
+		for (int i = 0; i < 2; i++) {
+			c->win[i].after[0] = '\0';
+			c->win[i].total = -1;
+			c->win[i].by_id = false;
+			c->win[i].last_id[0] = '\0';
+			c->win[i].seen = 0;
+		}
+		return 0;
+	}
+	if (lo != w->lo && c->nwin >= HS_WINDOWS_MAX && lo < w->hi)
+		return -1;      /* the halving below would fail */
+	w->lo = lo;
+	return hs_cursor_split(c);
+}
+
 void
 hs_cursor_pop(struct hs_cursor *c)
 {
@@ -1039,6 +1071,19 @@ hs_lifecycle_forward(const char *current, const char *want)
 	if (w <= 0 || cur < 0 || w <= cur)
 		return NULL;
 	return lifecycle[w - 1];
+}
+
+int
+hs_baton_stage_rank(const char *stage)
+{
+	static const char *const order[] = { "mql", "sal", "sql",
+	    "opportunity", "customer" };
+
+	for (size_t i = 0; stage != NULL && i < sizeof(order) /
+	    sizeof(order[0]); i++)
+		if (strcmp(stage, order[i]) == 0)
+			return (int)i + 1;
+	return 0;
 }
 
 const struct hs_feedback_map *
@@ -1190,16 +1235,51 @@ hs_map_clear(struct hs_map *m)
 	m->n = 0;
 }
 
-/* Whether s is a whole number that fits in a long long. */
-static bool
-whole_number(const char *s, long long *out)
+bool
+hs_company_size(const char *s, long long *out)
 {
-	char *end;
+	const char *p = s;
+	long long lo = 0, hi = 0;
 
-	if (s[0] == '\0' || (!isdigit((unsigned char)s[0]) && s[0] != '-'))
+	if (s == NULL || !isdigit((unsigned char)*p))
 		return false;
-	*out = strtoll(s, &end, 10);
-	return *end == '\0' && *out >= 0 && *out < (1LL << 53);
+	for (; isdigit((unsigned char)*p); p++) {
+		if (lo > (1LL << 50))
+			return false;
+		lo = lo * 10 + (*p - '0');
+	}
+	if (*p == '\0' || (p[0] == '+' && p[1] == '\0')) {
+		*out = lo;
+		return true;
+	}
+	if (*p != '-' || !isdigit((unsigned char)p[1]))
+		return false;
+	for (p++; isdigit((unsigned char)*p); p++) {
+		if (hi > (1LL << 50))
+			return false;
+		hi = hi * 10 + (*p - '0');
+	}
+	if (*p != '\0' || hi < lo)
+		return false;
+	*out = lo;
+	return true;
+}
+
+const char *
+hs_numemployees_option(long long n)
+{
+	static const struct {
+		long long lo;
+		const char *option;
+	} r[] = {
+		{ 1000, "1000+" }, { 500, "500-1000" }, { 100, "100-500" },
+		{ 50, "50-100" }, { 25, "25-50" }, { 5, "5-25" }, { 1, "1-5" },
+	};
+
+	for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++)
+		if (n >= r[i].lo)
+			return r[i].option;
+	return NULL;
 }
 
 json_t *
@@ -1218,7 +1298,7 @@ hs_contact_data(const struct hs_map *m, const json_t *props, const char *id)
 		if (v == NULL || v[0] == '\0')
 			continue;
 		val = strcmp(m->v[i].field, "company_size") == 0 &&
-		    whole_number(v, &n) ? json_integer(n) : json_string(v);
+		    hs_company_size(v, &n) ? json_integer(n) : json_string(v);
 		if (strncmp(m->v[i].field, "custom.", 7) == 0) {
 			if (custom == NULL && (custom = json_object()) == NULL)
 				break;
@@ -1248,7 +1328,27 @@ hs_contact_props(const struct hs_map *m, const json_t *attrs)
 		v = strncmp(f, "custom.", 7) == 0 ? json_object_get(
 		    json_object_get(attrs, "custom"), f + 7) :
 		    json_object_get(attrs, f);
-		if (json_is_string(v) && json_string_length(v) > 0) {
+		if (strcmp(m->v[i].prop, "numemployees") == 0 &&
+		    (json_is_number(v) || json_is_string(v))) {
+			/* HubSpot's enumeration of ranges: the one whose
+			 * lower bound the size reaches. */
+			long long n;
+			const char *opt = NULL;
+
+			if (json_is_integer(v))
+				n = (long long)json_integer_value(v);
+			else if (json_is_real(v))
+				n = (long long)json_real_value(v);
+			else if (!hs_company_size(json_string_value(v), &n))
+				n = -1;
+			if (n >= 0)
+				opt = hs_numemployees_option(n);
+			else if (json_string_length(v) > 0)
+				opt = json_string_value(v);
+			if (opt != NULL)
+				json_object_set_new(p, m->v[i].prop,
+				    json_string(opt));
+		} else if (json_is_string(v) && json_string_length(v) > 0) {
 			json_object_set_new(p, m->v[i].prop,
 			    json_string(json_string_value(v)));
 		} else if (json_is_integer(v)) {

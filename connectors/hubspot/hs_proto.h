@@ -287,6 +287,20 @@ int hs_cursor_decode(const char *s, size_t len, struct hs_cursor *c,
  */
 int hs_cursor_split(struct hs_cursor *c);
 
+/*
+ * Splits the first window as hs_cursor_split() does, using what its probe
+ * page showed (sorted ascending, n results of a page of limit): nothing
+ * lies before first, the earliest lastmodifieddate on it, so the window
+ * starts there; and when the page is full and its last result shares
+ * first's millisecond, that millisecond becomes a window of its own
+ * ([first, first] and [first + 1, hi]) at once, where halving would take
+ * a probe per level (about 20 for a 5-minute window) to isolate a bulk
+ * import.  first/last 0 (unknown) just halve.  Returns 0, or -1 when
+ * HS_WINDOWS_MAX windows are already pending (nothing changed then).
+ */
+int hs_cursor_split_probe(struct hs_cursor *c, int64_t first, int64_t last,
+    bool full);
+
 /* Removes the first window (read to its end) and moves wm up to its hi. */
 void hs_cursor_pop(struct hs_cursor *c);
 
@@ -312,6 +326,13 @@ struct hs_feedback_map {
 	const char *lead_status;        /* hs_lead_status default, or NULL */
 	const char *stage;              /* baton_stage */
 };
+
+/*
+ * Rank of a baton_stage value for forward-only writes: mql 1, sal 2, sql
+ * 3, opportunity 4, customer 5; 0 for the explicit moves back (rejected,
+ * recycled, lost), for "" and NULL and for anything else.
+ */
+int hs_baton_stage_rank(const char *stage);
 
 /* The mapping of a feedback type ("feedback.sql"); NULL when unknown. */
 const struct hs_feedback_map *hs_feedback_map(const char *type);
@@ -349,17 +370,34 @@ void hs_map_clear(struct hs_map *m);
 bool hs_prop_name_ok(const char *s);
 
 /*
+ * A company size as a number: "250" is 250, and a range of an option list
+ * such as numemployees' is its lower bound ("100-500" is 100, "1000+" is
+ * 1000), so rules can compare company_size >= 200.  Returns true with
+ * *out set, or false for anything else ("", "lots", "500-100", "-5").
+ */
+bool hs_company_size(const char *s, long long *out);
+
+/*
+ * The numemployees option (HubSpot's enumeration 1-5 5-25 25-50 50-100
+ * 100-500 500-1000 1000+) a size of n falls in: the one with the highest
+ * lower bound at most n (500 is "500-1000"), so hs_company_size() of the
+ * option gives back a bound <= n.  NULL for n < 1.
+ */
+const char *hs_numemployees_option(long long n);
+
+/*
  * The lead.upserted data of a contact's properties: each mapped field
- * that has a non-empty value (company_size as a number when it is one;
- * custom.* under "custom"), plus "id" = the contact id.  Returns a new
- * object or NULL when out of memory.
+ * that has a non-empty value (company_size as a number when
+ * hs_company_size() reads one; custom.* under "custom"), plus "id" = the
+ * contact id.  Returns a new object or NULL when out of memory.
  */
 json_t *hs_contact_data(const struct hs_map *m, const json_t *props,
     const char *id);
 
 /*
  * The contact properties of a handoff snapshot's attributes (data.attrs):
- * each mapped field present, email excluded (it is the key).  Returns a
+ * each mapped field present, email excluded (it is the key); a size sent
+ * to numemployees becomes its option (hs_numemployees_option).  Returns a
  * new object or NULL.
  */
 json_t *hs_contact_props(const struct hs_map *m, const json_t *attrs);

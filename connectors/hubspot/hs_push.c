@@ -13,12 +13,17 @@
  *      baton_stage, baton_reason, baton_score, baton_owner, baton_updated
  *      (ms).  handoff.mql sets the mapped contact properties of the
  *      snapshot's attrs, lifecyclestage marketingqualifiedlead (forward
- *      only), baton_stage mql, baton_score, baton_owner, baton_updated.
- *      Other types are not for HubSpot and are set OK.
+ *      only), baton_stage mql, baton_score, baton_owner, baton_updated
+ *      and, as baton_reason, "Qualified because: " and the reasons.
+ *      baton_stage is forward only too (mql < sal < sql < opportunity <
+ *      customer), except that rejected, recycled and lost are explicit
+ *      moves back and always written: a feedback.sql that the rules emit
+ *      right after feedback.won leaves "customer".  Other types are not
+ *      for HubSpot and are set OK.
  *   2. The baton_* properties are created the first time (POST
  *      /crm/v3/properties/contacts each; 409 means it exists).
- *   3. One batch read by email learns each contact's lifecyclestage, so a
- *      backward value is never sent.
+ *   3. One batch read by email learns each contact's lifecyclestage and
+ *      baton_stage, so a backward value is never sent.
  *   4. One batch upsert by email writes every group.  Each result is its
  *      items' result: OK with the contact id (delivery_set_record_id), and
  *      each property written is noted in the echo record; a per-item
@@ -43,6 +48,10 @@ struct hs_group {
 	json_t *props;                  /* properties to write */
 	const char *want;               /* lifecycle target, or NULL */
 	char current[64];               /* lifecyclestage read */
+	const char *stage;              /* baton_stage folded over the items
+	                                 * (static), or NULL */
+	bool stage_reset;               /* an explicit move back among them */
+	char cur_stage[64];             /* baton_stage read */
 	char id[HS_ID_MAX + 1];         /* contact id, "" when unknown */
 	bool done;
 };
@@ -161,6 +170,8 @@ lookup_done(struct hs_ctx *ctx, const struct hs_reply *r, void *arg)
 		    res.v[i].props, "email"));
 		const char *life = json_string_value(json_object_get(
 		    res.v[i].props, "lifecyclestage"));
+		const char *bs = json_string_value(json_object_get(
+		    res.v[i].props, "baton_stage"));
 
 		if (email == NULL)
 			continue;
@@ -172,6 +183,9 @@ lookup_done(struct hs_ctx *ctx, const struct hs_reply *r, void *arg)
 				snprintf(p->g[gi].current,
 				    sizeof(p->g[gi].current), "%s",
 				    life != NULL ? life : "");
+				snprintf(p->g[gi].cur_stage,
+				    sizeof(p->g[gi].cur_stage), "%s",
+				    bs != NULL ? bs : "");
 			}
 	}
 	hs_result_clear(&res);
@@ -184,14 +198,15 @@ static int
 push_lookup(struct hs_push *p)
 {
 	static const char *const props[] = { "email", "lifecyclestage",
-	    "hs_lead_status" };
+	    "hs_lead_status", "baton_stage" };
 	const char **keys = calloc(p->ng, sizeof(*keys));
 	char *body = NULL;
 
 	for (size_t gi = 0; keys != NULL && gi < p->ng; gi++)
 		keys[gi] = p->g[gi].key;
 	if (keys != NULL)
-		body = hs_batch_read_body(keys, p->ng, "email", props, 3);
+		body = hs_batch_read_body(keys, p->ng, "email", props,
+		    sizeof(props) / sizeof(props[0]));
 	free(keys);
 	if (body == NULL || hs_api(p->ctx, "POST",
 	    "/crm/v3/objects/contacts/batch/read?archived=false", body, 0,
@@ -206,7 +221,8 @@ push_lookup(struct hs_push *p)
 
 /* ---- Write ------------------------------------------------------------- */
 
-/* The properties group gi sends: its own plus a forward lifecycle. */
+/* The properties group gi sends: its own plus a forward lifecycle and
+ * baton_stage. */
 static json_t *
 group_props(struct hs_group *g)
 {
@@ -215,6 +231,10 @@ group_props(struct hs_group *g)
 
 	if (o != NULL && life != NULL)
 		json_object_set_new(o, "lifecyclestage", json_string(life));
+	if (o != NULL && g->stage != NULL && (g->stage_reset ||
+	    hs_baton_stage_rank(g->stage) > hs_baton_stage_rank(
+	    g->cur_stage)))
+		json_object_set_new(o, "baton_stage", json_string(g->stage));
 	return o;
 }
 
@@ -250,6 +270,12 @@ write_done(struct hs_ctx *ctx, const struct hs_reply *r, void *arg)
 		    "refused (%s): sending them one by one", w->n, r->message);
 		for (size_t k = 0; k < w->n; k++)
 			write_send(p, &w->groups[k], 1);
+	} else if (r->rc == CONNECTOR_DROP && r->category[0] != '\0') {
+		/* One contact refused: HubSpot's "CATEGORY: message", as a
+		 * 207's per-item error reads. */
+		snprintf(msg, sizeof(msg), "%s: %s", r->category, r->detail);
+		for (size_t k = 0; k < w->n; k++)
+			group_result(p, w->groups[k], r->rc, 0, NULL, msg);
 	} else if (r->rc != CONNECTOR_OK) {
 		for (size_t k = 0; k < w->n; k++)
 			group_result(p, w->groups[k], r->rc, r->retry_after_ms,
@@ -405,6 +431,35 @@ set_str(json_t *o, const char *name, const json_t *v)
 	}
 }
 
+/* "Qualified because: a; b" of a handoff's reasons, or NULL. */
+static json_t *
+reasons_text(const json_t *reasons)
+{
+	static const char head[] = "Qualified because: ";
+	char buf[4096];
+	size_t len = 0, i;
+	const json_t *r;
+
+	if (json_array_size(reasons) == 0)
+		return NULL;
+	len = (size_t)snprintf(buf, sizeof(buf), "%s", head);
+	json_array_foreach(reasons, i, r) {
+		const char *s = json_string_value(r);
+		int n;
+
+		if (s == NULL)
+			continue;
+		n = snprintf(buf + len, sizeof(buf) - len, "%s%s",
+		    len > sizeof(head) - 1 ? "; " : "", s);
+		if (n < 0 || (size_t)n >= sizeof(buf) - len) {
+			len = sizeof(buf) - 1;
+			break;
+		}
+		len += (size_t)n;
+	}
+	return json_stringn(buf, len);
+}
+
 /* Adds item ev's properties to group g (see the top of this file). */
 static void
 group_add(struct hs_ctx *ctx, struct hs_group *g,
@@ -412,6 +467,7 @@ group_add(struct hs_ctx *ctx, struct hs_group *g,
 {
 	const json_t *d = ev->data;
 	const char *want = NULL, *status = NULL, *stage;
+	json_t *why = NULL;
 	char ms[32];
 
 	if (strncmp(ev->type, "feedback.", 9) == 0) {
@@ -433,6 +489,8 @@ group_add(struct hs_ctx *ctx, struct hs_group *g,
 		json_decref(p);
 		want = "marketingqualifiedlead";
 		stage = "mql";
+		if (json_object_get(d, "reason") == NULL)
+			why = reasons_text(json_object_get(d, "reasons"));
 	}
 	if (want != NULL && hs_lifecycle_rank(want) >
 	    hs_lifecycle_rank(g->want))
@@ -440,8 +498,16 @@ group_add(struct hs_ctx *ctx, struct hs_group *g,
 	if (status != NULL)
 		json_object_set_new(g->props, "hs_lead_status",
 		    json_string(status));
-	json_object_set_new(g->props, "baton_stage", json_string(stage));
-	set_str(g->props, "baton_reason", json_object_get(d, "reason"));
+	if (hs_baton_stage_rank(stage) == 0) {
+		g->stage = stage;       /* an explicit move back */
+		g->stage_reset = true;
+	} else if (hs_baton_stage_rank(stage) > hs_baton_stage_rank(
+	    g->stage)) {
+		g->stage = stage;
+	}
+	set_str(g->props, "baton_reason", why != NULL ? why :
+	    json_object_get(d, "reason"));
+	json_decref(why);
 	set_str(g->props, "baton_score", json_object_get(d, "score"));
 	set_str(g->props, "baton_owner", json_object_get(d, "owner"));
 	snprintf(ms, sizeof(ms), "%lld", (long long)(ev->at_ms > 0 ?

@@ -28,6 +28,14 @@
  *                   email firstname lastname jobtitle company numemployees
  *                   industry country phone -> email first_name last_name
  *                   title company company_size industry country phone
+ *                   company_size: HubSpot's numemployees is an option
+ *                   list of ranges (1-5 5-25 25-50 50-100 100-500
+ *                   500-1000 1000+); a range arrives as its lower bound,
+ *                   a number ("100-500" -> 100, "1000+" -> 1000, "250"
+ *                   -> 250), so rules can say company_size >= 200; a
+ *                   handoff's size pushed to numemployees becomes the
+ *                   option whose lower bound it reaches (500 ->
+ *                   "500-1000")
  *   status.<VALUE>  = open|working|qualified|unqualified|converted: maps
  *                   an hs_lead_status value (role sales) before the
  *                   defaults NEW OPEN -> open, IN_PROGRESS

@@ -2077,7 +2077,8 @@ class HubSpotSim(SimServer):
                "BETWEEN": lambda v: hv is not None and fv <= v <= hv}[op]
 
         def test(rec):
-            v = cv(otype, rec, name)
+            c = rec["idx_c"]
+            v = c[name] if name in c else cv(otype, rec, name)
             if v is None:
                 return False
             try:
@@ -2174,12 +2175,21 @@ class HubSpotSim(SimServer):
                   for f in (g or {}).get("filters") or []]
                  for g in groups]
         hits = []
+        # Plain loops, not any()/all() over generators: a search scans
+        # every record, and this is most of its time with 25,000.
         for rec in self.objects[otype].values():
-            idx = self._indexed(rec, now)
+            idx = self._indexed(rec, now) if rec["idx_q"] else rec["idx"]
             if idx is None or rec["archived"]:
                 continue
-            if tests and not any(all(t(rec) for t in g) for g in tests):
-                continue
+            if tests:
+                for g in tests:
+                    for t in g:
+                        if not t(rec):
+                            break
+                    else:
+                        break           # every filter of g holds
+                else:
+                    continue            # no group holds
             if query and not any(query in str(idx.get(p, "")).lower()
                                  for p in QUERY_PROPS[otype]):
                 continue
@@ -2192,12 +2202,15 @@ class HubSpotSim(SimServer):
             with_v.sort(key=lambda x: int(x[1]["id"]))
             with_v.sort(key=lambda x: x[0], reverse=desc)
             without.sort(key=lambda x: int(x[1]["id"]))
-            ordered = [(r, i) for _, r, i in with_v + without]
+            total = len(with_v) + len(without)
+            end = min(after + limit, SEARCH_CAP)
+            # Only the page is taken apart: most hits are not on it.
+            page = [(r, i) for _, r, i in (with_v + without)[after:end]]
         else:
             ordered = sorted(hits, key=lambda x: int(x[0]["id"]))
-        total = len(ordered)
-        end = min(after + limit, SEARCH_CAP)
-        page = ordered[after:end]
+            total = len(ordered)
+            end = min(after + limit, SEARCH_CAP)
+            page = ordered[after:end]
         results = []
         for rec, idx in page:
             v = self._view(rec, props)

@@ -658,6 +658,58 @@ test_cursor(void **state)
 		c.win[i].hi = (int64_t)i * 10 + 9;
 	}
 	assert_int_equal(hs_cursor_split(&c), -1);
+
+	/* A probe page of one millisecond: that millisecond alone. */
+	memset(&c, 0, sizeof(c));
+	c.nwin = 2;
+	c.win[0].lo = 1000;
+	c.win[0].hi = 9000;
+	c.win[0].total = 25000;
+	c.win[1].lo = 9001;
+	c.win[1].hi = 9500;
+	assert_int_equal(hs_cursor_split_probe(&c, 4000, 4000, true), 0);
+	assert_int_equal(c.nwin, 3);
+	assert_int_equal(c.win[0].lo, 4000);
+	assert_int_equal(c.win[0].hi, 4000);
+	assert_int_equal(c.win[0].total, -1);
+	assert_int_equal(c.win[1].lo, 4001);
+	assert_int_equal(c.win[1].hi, 9000);
+	assert_int_equal(c.win[2].lo, 9001);
+	/* ... then the id keyset. */
+	c.win[0].total = 25000;
+	assert_int_equal(hs_cursor_split_probe(&c, 4000, 4000, true), 0);
+	assert_true(c.win[0].by_id);
+	assert_int_equal(c.nwin, 3);
+	assert_int_equal(hs_cursor_split_probe(&c, 4000, 4000, true), -1);
+	/* A spread page: start at its first time, then halve. */
+	hs_cursor_pop(&c);
+	assert_int_equal(hs_cursor_split_probe(&c, 5001, 5050, true), 0);
+	assert_int_equal(c.nwin, 3);
+	assert_int_equal(c.win[0].lo, 5001);
+	assert_int_equal(c.win[0].hi, 7000);
+	assert_int_equal(c.win[1].lo, 7001);
+	assert_int_equal(c.win[1].hi, 9000);
+	/* A page not full, or times unknown or outside: halve as it is. */
+	assert_int_equal(hs_cursor_split_probe(&c, 5001, 5001, false), 0);
+	assert_int_equal(c.win[0].lo, 5001);
+	assert_int_equal(c.win[0].hi, 6000);
+	assert_int_equal(hs_cursor_split_probe(&c, 0, 0, true), 0);
+	assert_int_equal(c.win[0].hi, 5500);
+	assert_int_equal(hs_cursor_split_probe(&c, 99999, 99999, true), 0);
+	assert_int_equal(c.win[0].lo, 5001);
+	assert_int_equal(c.win[0].hi, 5250);
+	for (size_t i = 1; i < c.nwin; i++)
+		assert_int_equal(c.win[i].lo, c.win[i - 1].hi + 1);
+	/* Full: nothing changes. */
+	c.nwin = HS_WINDOWS_MAX;
+	for (size_t i = 1; i < c.nwin; i++) {
+		c.win[i].lo = 10000 + (int64_t)i * 10;
+		c.win[i].hi = 10000 + (int64_t)i * 10 + 9;
+	}
+	assert_int_equal(hs_cursor_split_probe(&c, 5100, 5100, true), -1);
+	assert_int_equal(hs_cursor_split_probe(&c, 5100, 5200, true), -1);
+	assert_int_equal(c.win[0].lo, 5001);
+	assert_int_equal(c.win[0].hi, 5250);
 }
 
 static void
@@ -719,6 +771,21 @@ test_lifecycle(void **state)
 	    "UNQUALIFIED");
 	assert_null(hs_feedback_map("feedback.recycled")->lifecycle);
 	assert_null(hs_feedback_map("handoff.mql"));
+	/* baton_stage: forward ranks; the moves back rank 0. */
+	assert_int_equal(hs_baton_stage_rank("mql"), 1);
+	assert_int_equal(hs_baton_stage_rank("sal"), 2);
+	assert_int_equal(hs_baton_stage_rank("sql"), 3);
+	assert_int_equal(hs_baton_stage_rank("opportunity"), 4);
+	assert_int_equal(hs_baton_stage_rank("customer"), 5);
+	assert_int_equal(hs_baton_stage_rank("recycled"), 0);
+	assert_int_equal(hs_baton_stage_rank("rejected"), 0);
+	assert_int_equal(hs_baton_stage_rank("lost"), 0);
+	assert_int_equal(hs_baton_stage_rank(""), 0);
+	assert_int_equal(hs_baton_stage_rank(NULL), 0);
+	assert_int_equal(hs_baton_stage_rank(hs_feedback_map(
+	    "feedback.won")->stage), 5);
+	assert_int_equal(hs_baton_stage_rank(hs_feedback_map(
+	    "feedback.recycled")->stage), 0);
 }
 
 static void
@@ -765,7 +832,39 @@ test_mapping(void **state)
 	attrs = json_pack("{s:s,s:s,s:i,s:{s:s}}", "email", "a@x.test",
 	    "last_name", "Lee", "company_size", 40, "custom", "plan", "pro");
 	expect_json(hs_contact_props(&m, attrs), "{\"lastname\":\"Lee\","
-	    "\"numemployees\":\"40\",\"plan_tier\":\"pro\"}");
+	    "\"numemployees\":\"25-50\",\"plan_tier\":\"pro\"}");
+	json_decref(attrs);
+	/* numemployees' ranges arrive as their lower bound. */
+	props = json_pack("{s:s,s:s}", "email", "b@x.test", "numemployees",
+	    "100-500");
+	expect_json(hs_contact_data(&m, props, "52"), "{\"company_size\":100,"
+	    "\"email\":\"b@x.test\",\"id\":\"52\"}");
+	json_decref(props);
+	props = json_pack("{s:s,s:s}", "email", "c@x.test", "numemployees",
+	    "1000+");
+	expect_json(hs_contact_data(&m, props, "53"), "{\"company_size\":1000,"
+	    "\"email\":\"c@x.test\",\"id\":\"53\"}");
+	json_decref(props);
+	props = json_pack("{s:s,s:s}", "email", "d@x.test", "numemployees",
+	    "a few");
+	expect_json(hs_contact_data(&m, props, "54"), "{\"company_size\":"
+	    "\"a few\",\"email\":\"d@x.test\",\"id\":\"54\"}");
+	json_decref(props);
+	/* ... and go back as the option holding the size. */
+	attrs = json_pack("{s:i}", "company_size", 500);
+	expect_json(hs_contact_props(&m, attrs), "{\"numemployees\":"
+	    "\"500-1000\"}");
+	json_decref(attrs);
+	attrs = json_pack("{s:s}", "company_size", "100-500");
+	expect_json(hs_contact_props(&m, attrs), "{\"numemployees\":"
+	    "\"100-500\"}");
+	json_decref(attrs);
+	attrs = json_pack("{s:f}", "company_size", 12000.0);
+	expect_json(hs_contact_props(&m, attrs), "{\"numemployees\":"
+	    "\"1000+\"}");
+	json_decref(attrs);
+	attrs = json_pack("{s:i}", "company_size", 0);
+	expect_json(hs_contact_props(&m, attrs), "{}");
 	json_decref(attrs);
 	hs_map_clear(&m);
 	hs_map_clear(&m);
@@ -778,6 +877,47 @@ test_mapping(void **state)
 	assert_int_equal(hs_map_build(&m, &b, err, sizeof(err)), -1);
 	assert_string_equal(err, "map.title: 'Job Title' is not a HubSpot "
 	    "property name");
+}
+
+static void
+test_company_size(void **state)
+{
+	static const struct {
+		const char *in;
+		long long want;         /* -1: not a size */
+	} t[] = {
+		{ "250", 250 }, { "0", 0 }, { "1-5", 1 }, { "5-25", 5 },
+		{ "100-500", 100 }, { "500-1000", 500 }, { "1000+", 1000 },
+		{ "", -1 }, { "lots", -1 }, { "500-100", -1 }, { "-5", -1 },
+		{ "100-", -1 }, { "100+5", -1 }, { "10 - 50", -1 },
+		{ "99999999999999999999", -1 },
+	};
+	static const struct {
+		long long n;
+		const char *want;
+	} o[] = {
+		{ 1, "1-5" }, { 4, "1-5" }, { 5, "5-25" }, { 24, "5-25" },
+		{ 25, "25-50" }, { 50, "50-100" }, { 100, "100-500" },
+		{ 499, "100-500" }, { 500, "500-1000" }, { 999, "500-1000" },
+		{ 1000, "1000+" }, { 250000, "1000+" },
+	};
+	long long n;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		n = -1;
+		assert_int_equal(hs_company_size(t[i].in, &n), t[i].want >= 0);
+		assert_int_equal(n, t[i].want);
+	}
+	assert_false(hs_company_size(NULL, &n));
+	for (size_t i = 0; i < sizeof(o) / sizeof(o[0]); i++) {
+		assert_string_equal(hs_numemployees_option(o[i].n), o[i].want);
+		/* The round trip never overstates a size. */
+		assert_true(hs_company_size(o[i].want, &n));
+		assert_true(n <= o[i].n);
+	}
+	assert_null(hs_numemployees_option(0));
+	assert_null(hs_numemployees_option(-3));
 }
 
 /* ---- The echo record --------------------------------------------------- */
@@ -951,6 +1091,7 @@ main(void)
 		cmocka_unit_test(test_lifecycle),
 		cmocka_unit_test(test_status_map),
 		cmocka_unit_test(test_mapping),
+		cmocka_unit_test(test_company_size),
 		cmocka_unit_test(test_echo),
 		cmocka_unit_test(test_conf_ok),
 		cmocka_unit_test(test_conf_errors),
