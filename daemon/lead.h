@@ -38,7 +38,9 @@
  *                     "reasons": ["+20 if title ~ ... (rules.conf:2)"]}
  *   feedback.*       {"episode": n, "status": sales status, "reason",
  *                     "owner", "stage": deal stage, "amount", "currency",
- *                     "mql_at": ms of the episode's handoff, "event"}
+ *                     "score": the lead's score now in whole points,
+ *                     "mql_at": ms of the
+ *                     episode's handoff, "event"}
  *   sla.breached     {"sla": "accept", "episode": n, "after": "mql",
  *                     "within_ms": ..., "deadline": ms, "on_breach":
  *                     ["notify", "recycle"]}

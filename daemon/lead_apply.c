@@ -868,6 +868,9 @@ feedback(struct apply *a, const char *type, const char *reason)
 	jcopy(a, d, "stage", l->deal, "stage");
 	jcopy(a, d, "amount", l->deal, "amount");
 	jcopy(a, d, "currency", l->deal, "currency");
+	/* Whole points: what a marketing platform's score field shows. */
+	jset(a, d, "score", json_integer((json_int_t)llround(l->fit +
+	    l->engagement)));
 	if (l->mql_episode > 0 && l->handoff_at != 0)
 		jset(a, d, "mql_at", json_integer(l->handoff_at));
 	jstr(a, d, "event", a->cause);

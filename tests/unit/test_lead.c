@@ -354,7 +354,8 @@ test_vp_demo_handoff_and_sales(void **state)
 	assert_string_equal(entry_list(f), "feedback:feedback.accepted "
 	    "decisions:lead.stage");
 	snprintf(want, sizeof(want), "{\"episode\":1,\"event\":\"%s\","
-	    "\"mql_at\":%lld,\"owner\":\"sam\",\"status\":\"working\"}", id,
+	    "\"mql_at\":%lld,\"owner\":\"sam\",\"score\":115,"
+	    "\"status\":\"working\"}", id,
 	    (long long)(T0 + HOUR_MS));
 	assert_string_equal(entry_json(f, 0), want);
 	snprintf(want, sizeof(want), "{\"episode\":1,\"event\":\"%s\","
@@ -394,7 +395,8 @@ test_vp_demo_handoff_and_sales(void **state)
 	    "decisions:lead.scored");
 	snprintf(want, sizeof(want), "{\"episode\":1,\"event\":\"%s\","
 	    "\"mql_at\":%lld,\"owner\":\"sam\",\"reason\":\"no budget\","
-	    "\"status\":\"unqualified\"}", id, (long long)(T0 + HOUR_MS));
+	    "\"score\":115,\"status\":\"unqualified\"}", id,
+	    (long long)(T0 + HOUR_MS));
 	assert_string_equal(entry_json(f, 0), want);
 	snprintf(want, sizeof(want), "{\"episode\":1,\"event\":\"%s\","
 	    "\"from\":\"sql\",\"reason\":\"no budget\",\"to\":\"recycled\","
@@ -447,7 +449,8 @@ test_vp_demo_handoff_and_sales(void **state)
 	    "decisions:lead.stage feedback:feedback.sql");
 	snprintf(want, sizeof(want), "{\"amount\":12000,\"currency\":\"EUR\","
 	    "\"episode\":2,\"event\":\"%s\",\"mql_at\":%lld,\"owner\":\"sam\","
-	    "\"stage\":\"Closed Won\",\"status\":\"converted\"}", id,
+	    "\"score\":72,\"stage\":\"Closed Won\",\"status\":\"converted\"}",
+	    id,
 	    (long long)(T0 + 2 * DAY_MS));
 	assert_string_equal(entry_json(f, 0), want);
 	snprintf(want, sizeof(want), "{\"episode\":2,\"event\":\"%s\","
@@ -639,7 +642,7 @@ test_breach_unaccepted(void **state)
 	    "\"to\":\"recycled\",\"why\":\"sla accept breached\"}");
 	assert_string_equal(entry_json(f, 3), "{\"episode\":1,\"event\":"
 	    "\"accept|slow@acme.com|1\",\"mql_at\":1700003600000,\"reason\":"
-	    "\"sla\"}");
+	    "\"sla\",\"score\":75}");
 	assert_int_equal(f->fx.nsla_del, 1);
 	assert_string_equal(f->fx.sla_del[0], "accept|slow@acme.com|1");
 	assert_int_equal(f->l.stage, LEAD_STAGE_RECYCLED);
