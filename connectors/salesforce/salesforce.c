@@ -28,6 +28,11 @@
  *                   Description)
  *   score_field     numeric field for the score (e.g. Baton_Score__c;
  *                   default: not sent)
+ *   reason_field    a Lead text field where reps say why they rejected
+ *                   it (Salesforce has no standard one; e.g.
+ *                   Unqualified_Reason__c): polled with the Status and
+ *                   sent as the lead.status reason, which feedback
+ *                   carries back to marketing (default: none)
  *   owner           OwnerId of created Leads (default: the org's
  *                   assignment rules decide)
  *   placeholder_last_name, placeholder_company  values for Lead's required
@@ -96,6 +101,9 @@ static const struct conf_key sf_keys[] = {
 	{ "score_field", CONF_STRING, NULL,
 	    offsetof(struct sf_ctx, score_field), 0, 0, 0,
 	    "numeric field for the score" },
+	{ "reason_field", CONF_STRING, NULL,
+	    offsetof(struct sf_ctx, reason_field), 0, 0, 0,
+	    "Lead field holding why a rep rejected it" },
 	{ "owner", CONF_STRING, NULL, offsetof(struct sf_ctx, owner), 0, 0, 0,
 	    "OwnerId of created Leads (default: assignment rules)" },
 	{ "placeholder_last_name", CONF_STRING, "[not provided]",
@@ -216,6 +224,11 @@ salesforce_init(struct connector_instance *ci)
 	if (ctx->score_field != NULL && !field_name_ok(ctx->score_field)) {
 		connector_conf_error(ci, "score_field", "'%s' is not a field "
 		    "name", ctx->score_field);
+		bad = 1;
+	}
+	if (ctx->reason_field != NULL && !field_name_ok(ctx->reason_field)) {
+		connector_conf_error(ci, "reason_field", "'%s' is not a field "
+		    "name", ctx->reason_field);
 		bad = 1;
 	}
 	if (ctx->owner != NULL && !sf_id_valid(ctx->owner)) {

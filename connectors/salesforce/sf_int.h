@@ -40,6 +40,8 @@ struct sf_ctx {
 	char *lead_source;
 	char *description_field;
 	char *score_field;              /* NULL: not sent */
+	char *reason_field;             /* Lead field read as the status
+	                                   reason, or NULL */
 	char *owner;                    /* OwnerId on create; NULL: rules */
 	char *placeholder_last_name;
 	char *placeholder_company;

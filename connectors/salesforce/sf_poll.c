@@ -181,6 +181,13 @@ lead_record(struct sf_round *r, const json_t *rec, const char *id,
 	d = json_pack("{s:s,s:s}", "status", canon, "id", id);
 	if (d != NULL && owner != NULL)
 		json_object_set_new(d, "owner", json_string(owner));
+	if (d != NULL && r->ctx->reason_field != NULL) {
+		const char *why = json_string_value(json_object_get(rec,
+		    r->ctx->reason_field));
+
+		if (why != NULL && why[0] != '\0')
+			json_object_set_new(d, "reason", json_string(why));
+	}
 	emit(r, EVENT_LEAD_STATUS, key, id, ts, d);
 }
 
@@ -476,6 +483,9 @@ round_object(struct sf_round *r)
 	snprintf(fields, sizeof(fields), "%s", r->obj == OBJ_LEAD ?
 	    lead_fields : "Id, StageName, IsWon, IsClosed, Amount, "
 	    "LastModifiedById, SystemModstamp");
+	if (r->obj == OBJ_LEAD && ctx->reason_field != NULL)
+		snprintf(fields, sizeof(fields), "%s, %.80s", lead_fields,
+		    ctx->reason_field);
 	if (r->obj == OBJ_OPP && ctx->multi_currency)
 		snprintf(fields, sizeof(fields), "Id, StageName, IsWon, "
 		    "IsClosed, Amount, CurrencyIsoCode, LastModifiedById, "

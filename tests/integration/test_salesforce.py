@@ -276,6 +276,29 @@ class Poll(SalesforceCase):
         self.assertEqual(len(self.sf_events("lead.status", email)), 2)
 
 
+class RejectReason(SalesforceCase):
+
+    sf_extra = dict(Poll.sf_extra, reason_field="Unqualified_Reason__c")
+    sim_config = {"custom_fields": {"Lead": {
+        "Unqualified_Reason__c": {"type": "string", "length": 255}}}}
+
+    def test_rejection_reason_comes_back(self):
+        # reason_field is polled with the Status; the rep's reason is the
+        # lead.status reason and travels on in feedback.rejected.
+        email = "nope@acme.example"
+        self.qualify(email, company="Acme")
+        rec = self.wait_lead(email)
+        self.sim.rep_edit("Lead", rec["Id"], {
+            "Status": "Unqualified", "Unqualified_Reason__c": "no budget"})
+        ev = wait_until(lambda: self.sf_events("lead.status", email), 15,
+                        what="lead.status from sf")
+        self.assertEqual(ev[0]["data"]["reason"], "no budget")
+        fb = wait_until(lambda: entries(self.redis, "feedback", email,
+                                        "feedback.rejected"), 15,
+                        what="feedback.rejected")
+        self.assertEqual(fb[0][1]["data"]["reason"], "no budget")
+
+
 class SharedModstamp(SalesforceCase):
 
     # Pages of 200 and one page a round: the 250 Leads span a page
