@@ -10,6 +10,7 @@
  * vectors in tests/unit/test_hubspot.c.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -291,8 +292,18 @@ int_field(const json_t *o, const char *name, bool required, long long min,
 		return -1;
 	}
 	if (json_is_string(v) && digits_ok(json_string_value(v))) {
-		*out = strtoll(json_string_value(v), NULL, 10);
-		return 0;
+		char *end;
+		long long n;
+
+		errno = 0;
+		n = strtoll(json_string_value(v), &end, 10);
+		if (errno == 0 && *end == '\0' && n >= min) {
+			*out = n;
+			return 0;
+		}
+		errf(err, errlen, "event %zu: %s: expected %s", i + 1, name,
+		    min > 0 ? "a positive integer" : "a non-negative integer");
+		return -1;
 	}
 	if (!json_is_integer(v) || json_integer_value(v) < min) {
 		errf(err, errlen, "event %zu: %s: expected %s", i + 1, name,
@@ -432,7 +443,7 @@ hs_events_parse(const char *body, size_t len, struct hs_events *out,
 		    HS_BODY_MAX);
 		return -1;
 	}
-	if ((root = json_loadb(body, len, 0, &je)) == NULL) {
+	if ((root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je)) == NULL) {
 		errf(err, errlen, "body is not JSON: %s (line %d)", je.text,
 		    je.line);
 		return -1;
@@ -485,7 +496,7 @@ hs_events_clear(struct hs_events *e)
 int
 hs_error_parse(const char *body, size_t len, struct hs_error *e)
 {
-	json_t *root = json_loadb(body, len, 0, NULL);
+	json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
 	const json_t *m, *c;
 
 	memset(e, 0, sizeof(*e));
@@ -687,7 +698,7 @@ hs_result_parse(const char *body, size_t len, bool search,
 
 	memset(r, 0, sizeof(*r));
 	r->total = -1;
-	if ((r->root = json_loadb(body, len, 0, &je)) == NULL) {
+	if ((r->root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je)) == NULL) {
 		errf(err, errlen, "answer is not JSON: %s", je.text);
 		return -1;
 	}
@@ -797,7 +808,7 @@ int
 hs_deal_parse(const char *body, size_t len, struct hs_deal *d, char *err,
     size_t errlen)
 {
-	json_t *root = json_loadb(body, len, 0, NULL);
+	json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
 	const json_t *p, *a, *x;
 	const char *s;
 	size_t i;
@@ -907,7 +918,7 @@ int
 hs_cursor_decode(const char *s, size_t len, struct hs_cursor *c, char *err,
     size_t errlen)
 {
-	json_t *root = json_loadb(s, len, 0, NULL);
+	json_t *root = json_loadb(s, len, JSON_REJECT_DUPLICATES, NULL);
 	const json_t *win, *o;
 	size_t i;
 
