@@ -24,8 +24,9 @@
  * (XCLAIM ... JUSTID resets their idle time) so that no other process
  * takes them while they wait.
  *
- * Scheduling.  Items are ready when their backoff is over.  A batch goes
- * out when none is in flight, batch_size items are ready or the first
+ * Scheduling.  Items are ready when their backoff is over and no earlier
+ * item of the same lead is still waiting (a lead's entries go in stream
+ * order, retries included).  A batch goes out when none is in flight, batch_size items are ready or the first
  * ready one has waited batch_linger, and the rate budget has a token.
  * One batch per connector is in flight at a time.
  */
@@ -565,26 +566,77 @@ on_kick(evutil_socket_t fd, short what, void *arg)
 	delivery_kick(arg);
 }
 
+/* The lead of an item, or NULL for a malformed one (it orders nothing). */
+static const char *
+item_lead(const struct ditem *it)
+{
+	return it->ev != NULL ? it->ev->lead : NULL;
+}
+
+/*
+ * The items that may go now, in stream order, into out (room for held
+ * items): those whose backoff is over and that no earlier held item of
+ * the same lead waits behind, so a lead's entries reach the vendor in the
+ * order the rules wrote them (a retried feedback.rejected must not land
+ * after the feedback.recycled that followed it).  Sets *next_due to the
+ * earliest backoff end among the others (-1: none).
+ */
+static size_t
+eligible(struct delivery *d, int64_t now, struct ditem **out,
+    const char **blocked, int64_t *next_due)
+{
+	size_t n = 0, nb = 0;
+	struct ditem *it;
+
+	*next_due = -1;
+	TAILQ_FOREACH(it, &d->items, link) {
+		const char *lead = item_lead(it);
+		bool held_back = false;
+
+		for (size_t k = 0; lead != NULL && k < nb; k++)
+			if (strcmp(blocked[k], lead) == 0) {
+				held_back = true;
+				break;
+			}
+		if (!held_back && it->due_ms <= now) {
+			out[n++] = it;
+			continue;
+		}
+		if (it->due_ms > now && it->due_ms != INT64_MAX &&
+		    (*next_due < 0 || it->due_ms < *next_due))
+			*next_due = it->due_ms;
+		if (lead != NULL && !held_back)
+			blocked[nb++] = lead;
+	}
+	return n;
+}
+
 void
 delivery_kick(struct delivery *d)
 {
 	const struct connector_settings *st = connector_settings(d->ci);
-	int64_t now = clock_mono_ms(), next_due = -1, wait;
-	struct ditem *it, **pick;
-	size_t ready = 0, n = 0;
+	int64_t now = clock_mono_ms(), next_due, wait;
+	struct ditem **ready_items;
+	const char **blocked;
+	size_t ready;
 
 	if (d->batch != NULL || d->stopping || !redis_is_up(d->rc))
 		return;
-	TAILQ_FOREACH(it, &d->items, link) {
-		if (it->due_ms <= now)
-			ready++;
-		else if (next_due < 0 || it->due_ms < next_due)
-			next_due = it->due_ms;
+	ready_items = calloc(d->held + 1, sizeof(*ready_items));
+	blocked = calloc(d->held + 1, sizeof(*blocked));
+	if (ready_items == NULL || blocked == NULL) {
+		free(ready_items);
+		free(blocked);
+		clock_timer_in(d->ev_kick, 1000);
+		return;
 	}
+	ready = eligible(d, now, ready_items, blocked, &next_due);
+	free(blocked);
 	if (ready == 0) {
 		d->linger_since = 0;
 		if (next_due >= 0)
 			clock_timer_in(d->ev_kick, next_due - now);
+		free(ready_items);
 		delivery_read_more(d);
 		return;
 	}
@@ -594,22 +646,18 @@ delivery_kick(struct delivery *d)
 	    st->batch_linger_ms) {
 		clock_timer_in(d->ev_kick, d->linger_since +
 		    st->batch_linger_ms - now);
+		free(ready_items);
 		return;
 	}
 	if ((wait = rate_bucket_take(connector_rate(d->ci), now)) > 0) {
 		clock_timer_in(d->ev_kick, wait);
+		free(ready_items);
 		return;
 	}
-	if ((pick = calloc(st->batch_size, sizeof(*pick))) == NULL) {
-		clock_timer_in(d->ev_kick, 1000);
-		return;
-	}
-	TAILQ_FOREACH(it, &d->items, link)
-		if (it->due_ms <= now && n < st->batch_size)
-			pick[n++] = it;
 	d->linger_since = 0;
-	delivery_batch_start(d, pick, n);
-	free(pick);
+	delivery_batch_start(d, ready_items, ready < st->batch_size ? ready :
+	    st->batch_size);
+	free(ready_items);
 }
 
 /* ---- Life ----------------------------------------------------------------- */

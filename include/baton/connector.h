@@ -86,7 +86,11 @@ struct connector {
 	 * Pushes a batch: sets each item's result with delivery_set_result()
 	 * and ends with delivery_complete().  Returns 0 when completed
 	 * before returning, or CONNECTOR_PENDING.  Optional; required for
-	 * the roles that consume a stream.
+	 * the roles that consume a stream.  The core hands a lead's entries
+	 * over in stream order and holds a later one back while an earlier
+	 * one waits for a retry; within one batch, the items of one lead
+	 * should get one result (a connector that writes a lead once per
+	 * batch, latest entry winning, does this naturally).
 	 */
 	int (*deliver)(struct connector_instance *ci, struct delivery_batch *b);
 

@@ -169,6 +169,9 @@ static const char section[] =
     "retry_cap = 40ms\n"
     "retry_max = 3\n";
 
+/* The section start() loads; a test may point it elsewhere. */
+static const char *section_text = section;
+
 static long long
 int_reply(const char *fmt, const char *a, const char *b)
 {
@@ -247,7 +250,8 @@ start(void)
 	struct diag d = { 0 };
 	char url[200], err[200];
 
-	doc = ini_parse_buffer("t.conf", section, strlen(section), &d);
+	doc = ini_parse_buffer("t.conf", section_text, strlen(section_text),
+	    &d);
 	assert_non_null(doc);
 	doc->sections->file_mode = S_IFREG | 0600;
 	ci = connector_instance_new(doc->sections, base, &d);
@@ -274,6 +278,7 @@ setup(void **state)
 	memset(script, 0, sizeof(script));
 	want_calls = 0;
 	freeReplyObject(test_redis_cmd(&srv, "FLUSHALL"));
+	section_text = section;
 	base = event_base_new();
 	connectors_set_types_for_test(fake_types);
 	return 0;
@@ -473,6 +478,45 @@ test_retry_after_pauses(void **state)
 	assert_true(fk.at_ms[1] - fk.at_ms[0] >= 295);
 }
 
+static int
+first_call_done(void)
+{
+	return fk.calls >= 1;
+}
+
+/* A lead's later entry waits for its earlier one in backoff: entries of
+ * one lead reach the vendor in stream order, retries included. */
+static void
+test_lead_order_kept_across_retries(void **state)
+{
+	int o1_ok = -1, o2_first = -1;
+
+	(void)state;
+	script[0][0] = "o1";
+	script[0][1] = "retry_once";
+	/* A backoff of up to 400 ms (full jitter), mostly well past the
+	 * linger, so o2 would go alone if nothing held it back. */
+	section_text = "[connector crm]\ntype = fake\nrole = sales\n"
+	    "batch_size = 3\nbatch_linger = 5ms\nretry_base = 400ms\n"
+	    "retry_cap = 400ms\nretry_max = 3\n";
+	start();
+	add_entry("baton:handoffs", "o1", "{}");
+	assert_true(loop_until(first_call_done, 5000));
+	add_entry("baton:handoffs", "o2", "{}");
+	want_calls = 2;
+	assert_true(loop_until(calls_done, 5000));
+	for (int c = 0; c < fk.calls && c < MAX_CALLS; c++)
+		for (size_t i = 0; i < fk.sizes[c] && i < 8; i++) {
+			if (strcmp(fk.ids[c][i], "o1") == 0 &&
+			    fk.attempts[c][i] == 1)
+				o1_ok = c;
+			if (strcmp(fk.ids[c][i], "o2") == 0 && o2_first < 0)
+				o2_first = c;
+		}
+	assert_true(o1_ok >= 1);
+	assert_true(o2_first >= o1_ok);
+}
+
 static void
 test_batches_and_linger(void **state)
 {
@@ -558,6 +602,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_batches_and_linger, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_lead_order_kept_across_retries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_entry_to_dlq,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replay_stream, setup,
