@@ -19,6 +19,8 @@
 
 #include <cmocka.h>
 
+#include "connector_load.h"
+#include "vendor_sample.h"
 #include "connectors.h"
 #include "diag.h"
 #include "ini.h"
@@ -27,27 +29,11 @@
 
 /* ---- Helpers ----------------------------------------------------------- */
 
+/* A vendor sample of this connector's vendor. */
 static char *
 sample(const char *name, size_t *len)
 {
-	char path[512], *buf;
-	long n;
-	FILE *fp;
-
-	snprintf(path, sizeof(path), "%s/hubspot/%s", BATON_VENDOR_SAMPLES,
-	    name);
-	fp = fopen(path, "rb");
-	assert_non_null(fp);
-	assert_int_equal(fseek(fp, 0, SEEK_END), 0);
-	n = ftell(fp);
-	rewind(fp);
-	buf = malloc((size_t)n + 1);
-	assert_non_null(buf);
-	assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
-	buf[n] = '\0';
-	fclose(fp);
-	*len = (size_t)n;
-	return buf;
+	return vendor_sample("hubspot", name, len);
 }
 
 static json_t *
@@ -970,35 +956,6 @@ test_echo(void **state)
 
 /* ---- Configuration ----------------------------------------------------- */
 
-struct loaded {
-	struct ini_doc *doc;
-	struct diag d;
-	struct connector_instance *ci;
-};
-
-static void
-load(struct loaded *l, const char *text)
-{
-	const struct ini_section *sec;
-
-	memset(l, 0, sizeof(*l));
-	l->doc = ini_parse_buffer("test.conf", text, strlen(text), &l->d);
-	assert_non_null(l->doc);
-	assert_int_equal(diag_count(&l->d), 0);
-	for (sec = l->doc->sections; sec != NULL; sec = sec->next)
-		if (strcmp(sec->kind, "connector") == 0)
-			break;
-	assert_non_null(sec);
-	l->ci = connector_instance_new(sec, NULL, &l->d);
-}
-
-static void
-unload(struct loaded *l)
-{
-	connector_instance_free(l->ci);
-	ini_free(l->doc);
-	diag_clear(&l->d);
-}
 
 static void
 test_conf_ok(void **state)

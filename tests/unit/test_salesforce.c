@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "vendor_sample.h"
 #include "connector_load.h"
 #include "connectors.h"
 #include "diag.h"
@@ -27,27 +28,11 @@
 
 /* ---- Helpers ----------------------------------------------------------- */
 
+/* A vendor sample of this connector's vendor. */
 static char *
 sample(const char *name, size_t *len)
 {
-	char path[512], *buf;
-	long n;
-	FILE *fp;
-
-	snprintf(path, sizeof(path), "%s/salesforce/%s", BATON_VENDOR_SAMPLES,
-	    name);
-	fp = fopen(path, "rb");
-	assert_non_null(fp);
-	assert_int_equal(fseek(fp, 0, SEEK_END), 0);
-	n = ftell(fp);
-	rewind(fp);
-	buf = malloc((size_t)n + 1);
-	assert_non_null(buf);
-	assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
-	buf[n] = '\0';
-	fclose(fp);
-	*len = (size_t)n;
-	return buf;
+	return vendor_sample("salesforce", name, len);
 }
 
 /* Checks that j dumps (sorted, compact) to want; frees j. */
