@@ -2257,27 +2257,10 @@ class Handler(SimHandler):
 
     def handle_any(self, method):
         sim = self.sim
-        u = urlsplit(self.path)
-        path, query = u.path, u.query
-        body = self.read_body()
-        if body is None:
-            sim.log_call(method, path, query, 413)
+        req = self.take_request(method, HsError, self.send_json)
+        if req is None:
             return
-        if path.startswith("/__sim/") or path == "/__sim":
-            try:
-                self.control(method, path, query, body)
-            except HsError as e:
-                self.send_json(e.status, e.body)
-            except (ValueError, TypeError, KeyError) as e:
-                self.send_json(400, {"error": str(e)})
-            return
-        fault, latency = sim.take_fault(method, path)
-        if latency:
-            time.sleep(latency)
-        if fault and fault[0] == "drop":
-            sim.log_call(method, path, query, 0, "dropped")
-            self.drop(fault[1])
-            return
+        path, query, body, fault = req
         if fault and fault[0] == "fail":
             _, st, fbody = fault
             if fbody is None:

@@ -49,7 +49,7 @@ import sys
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote
 
 from simhttp import SimHandler, SimServer, serve_until_signal
 
@@ -1675,27 +1675,10 @@ class Handler(SimHandler):
         sim = self.sim
         self.status_sent = 0
         sim._tls.request = next(sim._request_seq)
-        parts = urlsplit(self.path)
-        path, query = parts.path, parts.query
-        body = self.read_body()
-        if body is None:
-            sim.log_call(method, path, query, 413)
+        req = self.take_request(method, ApiError, self.send)
+        if req is None:
             return
-        if path.startswith("/__sim/") or path == "/__sim":
-            try:
-                self.control(method, path, query, body)
-            except ApiError as e:
-                self.send(e.status, e.body)
-            except (ValueError, TypeError, KeyError) as e:
-                self.send(400, {"error": str(e)})
-            return
-        fault, latency = sim.take_fault(method, path)
-        if latency:
-            time.sleep(latency)
-        if fault and fault[0] == "drop":
-            sim.log_call(method, path, query, 0, "dropped")
-            self.drop(fault[1])
-            return
+        path, query, body, fault = req
         if fault:
             status, ra = fault[1], fault[2]
             headers = {"Retry-After": ra} if ra is not None else {}

@@ -17,6 +17,8 @@ import signal
 import socket
 import struct
 import sys
+import time
+from urllib.parse import urlsplit
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -58,6 +60,38 @@ class SimHandler(BaseHTTPRequestHandler):
 
     def handle_any(self, method):
         raise NotImplementedError
+
+    def take_request(self, method, control_error, send):
+        """What every simulator does first with a request: reads the
+        body (a refused one is logged 413), answers /__sim/ control
+        requests (control_error, the simulator's API error class, and
+        bad arguments become error answers through send(status, body)),
+        and applies the injected latency and dropped connections.
+        Returns (path, query, body, fault) for the simulator to go on
+        with, or None when the request was dealt with here."""
+        sim = self.sim
+        parts = urlsplit(self.path)
+        path, query = parts.path, parts.query
+        body = self.read_body()
+        if body is None:
+            sim.log_call(method, path, query, 413)
+            return None
+        if path.startswith("/__sim/") or path == "/__sim":
+            try:
+                self.control(method, path, query, body)
+            except control_error as e:
+                send(e.status, e.body)
+            except (ValueError, TypeError, KeyError) as e:
+                send(400, {"error": str(e)})
+            return None
+        fault, latency = sim.take_fault(method, path)
+        if latency:
+            time.sleep(latency)
+        if fault and fault[0] == "drop":
+            sim.log_call(method, path, query, 0, "dropped")
+            self.drop(fault[1])
+            return None
+        return path, query, body, fault
 
     def too_large(self):
         raise NotImplementedError
