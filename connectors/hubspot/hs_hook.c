@@ -478,9 +478,11 @@ contact_events(struct hs_hook *h, const char *id, const json_t *p,
     bool status_too, json_t *done)
 {
 	struct hs_ctx *ctx = h->ctx;
-	char key[EVENT_LEAD_MAX + 1], eid[80];
+	char key[EVENT_LEAD_MAX + 1], eid[96];
 	int64_t at = json_integer_value(json_object_get(p, "__modified"));
+	struct hs_activity acts[HS_ACTIVITIES_MAX];
 	const char *st;
+	size_t n;
 
 	if (json_object_get(done, id) != NULL)
 		return;
@@ -493,6 +495,13 @@ contact_events(struct hs_hook *h, const char *id, const json_t *p,
 	snprintf(eid, sizeof(eid), "%s:%lld", id, (long long)at);
 	emit(h, EVENT_LEAD_UPSERTED, key, eid, at, hs_contact_data(
 	    &ctx->fields, p, id));
+	n = hs_contact_activities(p, at, HS_ACTIVITY_WINDOW_MS, acts);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(eid, sizeof(eid), "%s:%s:%lld", acts[i].activity, id,
+		    (long long)acts[i].at);
+		emit(h, EVENT_LEAD_ACTIVITY, key, eid, acts[i].at,
+		    acts[i].data);
+	}
 	if (!status_too || !(connector_role(ctx->ci) &
 	    CONNECTOR_ROLE_SALES))
 		return;

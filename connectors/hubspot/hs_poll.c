@@ -1,8 +1,9 @@
 /*
  * hs_poll.c - the HubSpot connector's poll(): the webhooks' safety net.
  * Contacts modified since the watermark are read with CRM v3 search on
- * lastmodifieddate and become lead.upserted events (and lead.status for
- * role sales).
+ * lastmodifieddate and become lead.upserted events (lead.status for role
+ * sales, and lead.activity for a form submission or marketing email
+ * engagement the contact shows: see hs_contact_activities).
  *
  * A round works through the cursor's windows, earliest first.  A new
  * round (no window pending) reads [wm - lookback, now]: HubSpot indexes
@@ -30,9 +31,12 @@
  * Echoes: a contact whose lastmodifieddate is within 30 s of a write of
  * this connector, and whose written properties still hold what was
  * written, is this connector's own write and is skipped.  A person's edit
- * in those 30 s reaches batond through the webhook instead.  Form
- * submissions and email engagement are not read: the CRM search does not
- * return them (they need the marketing events and emails APIs).
+ * in those 30 s reaches batond through the webhook instead.  Activities
+ * are emitted before that check (their ids make repeats harmless).  Form
+ * submissions and email engagement are known from HubSpot's roll-up
+ * properties on the contact (the latest of each kind), not from the forms
+ * and email events APIs: two submissions between two reads give one
+ * event.
  */
 #include <event2/event.h>
 
@@ -125,8 +129,10 @@ record(struct hs_round *r, const struct hs_object *o, int64_t now)
 	struct hs_ctx *ctx = r->ctx;
 	const char *email = json_string_value(json_object_get(o->props,
 	    "email"));
-	char key[EVENT_LEAD_MAX + 1], err[128], eid[80];
+	char key[EVENT_LEAD_MAX + 1], err[128], eid[96];
+	struct hs_activity acts[HS_ACTIVITIES_MAX];
 	const char *st;
+	size_t n;
 
 	if (email == NULL || baton_event_lead_key(email, key, sizeof(key), err,
 	    sizeof(err)) == -1) {
@@ -134,6 +140,16 @@ record(struct hs_round *r, const struct hs_object *o, int64_t now)
 		return;
 	}
 	hs_note_email(ctx, o->id, email);
+	/* Before the echo check: a write of ours may have followed the
+	 * form submission it would hide. */
+	n = hs_contact_activities(o->props, o->modified, HS_ACTIVITY_WINDOW_MS,
+	    acts);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(eid, sizeof(eid), "%s:%s:%lld", acts[i].activity,
+		    o->id, (long long)acts[i].at);
+		emit(r, EVENT_LEAD_ACTIVITY, key, eid, acts[i].at,
+		    acts[i].data);
+	}
 	if (hs_echo_poll_match(&ctx->echo, o->id, o->props, o->modified,
 	    ECHO_SLACK_MS, now)) {
 		r->skipped++;   /* our own write */

@@ -1324,6 +1324,67 @@ hs_contact_data(const struct hs_map *m, const json_t *props, const char *id)
 	return d;
 }
 
+/* A datetime property's value in ms: ISO 8601 as CRM v3 answers, or
+ * epoch milliseconds as older APIs do.  0 when neither. */
+static int64_t
+prop_time(const json_t *props, const char *name)
+{
+	const char *v = json_string_value(json_object_get(props, name));
+	int64_t ms = 0;
+
+	if (v == NULL || v[0] == '\0')
+		return 0;
+	if (strspn(v, "0123456789") == strlen(v) && strlen(v) <= 15)
+		return strtoll(v, NULL, 10);
+	return timestamp_parse_rfc3339(v, &ms) == 0 && ms > 0 ? ms : 0;
+}
+
+size_t
+hs_contact_activities(const json_t *props, int64_t modified_ms,
+    int64_t window_ms, struct hs_activity *out)
+{
+	static const struct {
+		const char *activity, *when, *name, *field;
+	} kinds[HS_ACTIVITIES_MAX] = {
+		{ "form_submit", "recent_conversion_date",
+		    "recent_conversion_event_name", "conversion" },
+		{ "email_open", "hs_email_last_open_date",
+		    "hs_email_last_email_name", "email_name" },
+		{ "email_click", "hs_email_last_click_date",
+		    "hs_email_last_email_name", "email_name" },
+	};
+	size_t n = 0;
+
+	for (size_t k = 0; k < HS_ACTIVITIES_MAX; k++) {
+		int64_t at = prop_time(props, kinds[k].when);
+		const char *name = json_string_value(json_object_get(props,
+		    kinds[k].name));
+		json_t *d;
+
+		if (at <= 0 || (modified_ms > 0 && (at > modified_ms +
+		    window_ms || at < modified_ms - window_ms)))
+			continue;
+		if ((d = json_pack("{s:s}", "activity", kinds[k].activity)) ==
+		    NULL)
+			continue;
+		if (name != NULL && name[0] != '\0') {
+			const char *colon = strstr(name, ": ");
+
+			json_object_set_new(d, kinds[k].field,
+			    json_string(name));
+			if (k == 0)
+				json_object_set_new(d, "form", colon != NULL ?
+				    json_stringn(name, (size_t)(colon - name)) :
+				    json_string(name));
+		}
+		out[n].activity = kinds[k].activity;
+		out[n].at = at;
+		out[n].data = d;
+		n++;
+	}
+	return n;
+}
+
 json_t *
 hs_contact_props(const struct hs_map *m, const json_t *attrs)
 {

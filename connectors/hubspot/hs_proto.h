@@ -394,6 +394,29 @@ const char *hs_numemployees_option(long long n);
 json_t *hs_contact_data(const struct hs_map *m, const json_t *props,
     const char *id);
 
+/* A form submission or marketing email engagement a contact shows. */
+#define HS_ACTIVITIES_MAX 3
+struct hs_activity {
+	const char *activity;           /* form_submit, email_open,
+	                                 * email_click (static) */
+	int64_t at;                     /* when, ms */
+	json_t *data;                   /* lead.activity data (a new
+	                                 * reference, the caller's) */
+};
+
+/*
+ * The activities HubSpot rolled up on a contact's properties:
+ * recent_conversion_date/_event_name as form_submit {form: the form's
+ * name (before ": "), conversion: the whole name}, and
+ * hs_email_last_open_date / _click_date with hs_email_last_email_name as
+ * email_open / email_click {email_name}.  Only those that happened within
+ * window_ms of modified_ms (the contact's lastmodifieddate; 0: any) are
+ * returned, so a later unrelated change does not repeat an old one.
+ * Fills out[0..HS_ACTIVITIES_MAX-1]; returns how many.
+ */
+size_t hs_contact_activities(const json_t *props, int64_t modified_ms,
+    int64_t window_ms, struct hs_activity *out);
+
 /*
  * The contact properties of a handoff snapshot's attributes (data.attrs):
  * each mapped field present, email excluded (it is the key); a size sent

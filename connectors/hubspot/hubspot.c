@@ -162,7 +162,10 @@ static int
 build_props(struct hs_ctx *ctx)
 {
 	static const char *const own[] = { "email", "lastmodifieddate",
-	    "hs_lead_status", "lifecyclestage", "hubspot_owner_id" };
+	    "hs_lead_status", "lifecyclestage", "hubspot_owner_id",
+	    "recent_conversion_event_name", "recent_conversion_date",
+	    "hs_email_last_email_name", "hs_email_last_open_date",
+	    "hs_email_last_click_date" };
 	size_t n = sizeof(own) / sizeof(own[0]) + ctx->fields.n;
 
 	if ((ctx->props = calloc(n, sizeof(*ctx->props))) == NULL)

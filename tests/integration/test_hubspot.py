@@ -4,7 +4,9 @@ batond and tests/sim/hubspot_sim.py delivering signed webhooks.
 A contact created by a rep arrives as lead.upserted with its full
 properties; bad and stale signatures answer 401; the connector's own API
 writes do not come back as events; merges and privacy deletions reach the
-events stream as lead.merged and lead.forget; a bulk import of 25,000
+events stream as lead.merged and lead.forget; form submissions and
+marketing email clicks HubSpot rolls up on a contact become lead.activity
+once, by webhook or by poll; a bulk import of 25,000
 contacts sharing one lastmodifieddate (past the search API's 10,000 cap
 and across page boundaries) arrives through polling, each contact once."""
 
@@ -162,6 +164,43 @@ class Webhooks(HubSpotCase):
         self.assertEqual(f[0]["lead"], "keep@x.example")
         self.assertEqual(f[0]["data"], {"reason": "privacy"})
 
+    def test_form_submission_and_email_engagement(self):
+        c = self.sim.rep_create("contacts", {"email": "form@x.example",
+                                             "firstname": "Fo"})
+        self.sim.flush_webhooks()
+        wait_until(lambda: self.hs_events("lead.upserted",
+                                          "form@x.example"), 15,
+                   what="the contact")
+        self.sim.rep_form_submit("demo-request", email="form@x.example",
+                                 page="Pricing")
+        self.sim.rep_email_event("click", "June newsletter",
+                                 email="form@x.example")
+        self.sim.flush_webhooks()
+        acts = wait_until(lambda: len(self.hs_events(
+            "lead.activity", "form@x.example")) >= 2 and self.hs_events(
+            "lead.activity", "form@x.example"), 15, what="two activities")
+        self.assertEqual(len(acts), 2, acts)
+        by = {e["data"]["activity"]: e for e in acts}
+        self.assertEqual(by["form_submit"]["data"], {
+            "activity": "form_submit", "form": "demo-request",
+            "conversion": "demo-request: Pricing"})
+        self.assertEqual(by["email_click"]["data"], {
+            "activity": "email_click", "email_name": "June newsletter"})
+        self.assertTrue(by["form_submit"]["id"].startswith(
+            f"form_submit:{c['id']}:"))
+        # A later, unrelated edit does not repeat them, even though the
+        # contact still shows the same latest submission and click.
+        self.sim.rep_edit("contacts", c["id"], {"lastname": "Later"},
+                          at=int(time.time() * 1000) + 3600 * 1000)
+        self.sim.flush_webhooks()
+        wait_until(lambda: [e for e in self.hs_events(
+            "lead.upserted", "form@x.example")
+            if e["data"].get("last_name") == "Later"], 15,
+            what="the later edit")
+        time.sleep(0.3)
+        self.assertEqual(len(self.hs_events("lead.activity",
+                                            "form@x.example")), 2)
+
     def test_429_storm_answers_503_then_recovers(self):
         # HubSpot retries after 1 s, then 11 s: past the 10 s pause.
         self.sim.set_config(retry_schedule=[1, 11])
@@ -182,6 +221,30 @@ class Polling(BatonCase):
 
     def b_log(self):
         return "".join(b.log_text() for b in self.batonds)
+
+    def test_poll_reads_form_submissions_once(self):
+        # No webhooks: the poll alone sees the submission HubSpot rolled
+        # up on the contact, and a second round's overlap does not
+        # repeat it.
+        sim = HubSpotSim(port=0).start()
+        self.addCleanup(sim.stop)
+        sim.set_config(search_per_second=0)
+        c = sim.rep_create("contacts", {"email": "polled@x.example"})
+        sim.rep_form_submit("webinar", c["id"])
+        self.start_redis()
+        self.start_batond({"hs": hs_conf(
+            sim, poll_interval="300ms", lookback="1m", backfill="1h",
+            search_gap="0ms")})
+        acts = wait_until(lambda: [f for _, f in entries(
+            self.redis, "events", "polled@x.example", "lead.activity")],
+            15, what="the form submission")
+        wait_until(lambda: sum(1 for c_ in sim.snapshot()["calls"]
+                               if c_["path"].endswith("/search")) >= 4,
+                   15, what="more poll rounds")
+        acts = [f for _, f in entries(self.redis, "events",
+                                      "polled@x.example", "lead.activity")]
+        self.assertEqual(len(acts), 1, acts)
+        self.assertEqual(acts[0]["data"]["form"], "webinar")
 
     def test_backlog_past_the_cap_arrives_once(self):
         # The backlog is there before batond polls for the first time

@@ -15,6 +15,7 @@ HubSpot's own generated client models):
   /crm/v3/objects/contacts/{merge,gdpr-delete}
   /crm/v3/properties/{type}[/{name}]
   /crm/v4/objects/{from}/{id}/associations/...
+  /crm/v4/associations/{from}/{to}/batch/read
   429s with HubSpot's bodies: TEN_SECONDLY_ROLLING, the search API's
   secondly limit, DAILY.
 
@@ -172,6 +173,30 @@ BUILTIN_PROPS = {
         _prop("createdate", "Create Date", "datetime", "date"),
         _prop("lastmodifieddate", "Last Modified Date", "datetime", "date",
               read_only=True),
+        # Set by HubSpot itself when a form is submitted or a marketing
+        # email is opened or clicked (rep_form_submit, rep_email_event).
+        _prop("recent_conversion_event_name", "Recent Conversion",
+              group="conversioninformation", read_only=True),
+        _prop("recent_conversion_date", "Recent Conversion Date",
+              "datetime", "date", group="conversioninformation",
+              read_only=True),
+        _prop("first_conversion_event_name", "First Conversion",
+              group="conversioninformation", read_only=True),
+        _prop("num_conversion_events", "Number of Form Submissions",
+              "number", "number", group="conversioninformation",
+              read_only=True),
+        _prop("hs_email_last_email_name", "Last marketing email name",
+              group="emailinformation", read_only=True),
+        _prop("hs_email_last_open_date", "Last marketing email open date",
+              "datetime", "date", group="emailinformation",
+              read_only=True),
+        _prop("hs_email_last_click_date",
+              "Last marketing email click date", "datetime", "date",
+              group="emailinformation", read_only=True),
+        _prop("hs_email_open", "Marketing emails opened", "number",
+              "number", group="emailinformation", read_only=True),
+        _prop("hs_email_click", "Marketing emails clicked", "number",
+              "number", group="emailinformation", read_only=True),
     ],
     "deals": [
         _prop("dealname", "Deal Name", group="dealinformation"),
@@ -185,6 +210,8 @@ BUILTIN_PROPS = {
               _opts(DEAL_STAGES), group="dealinformation"),
         _prop("hubspot_owner_id", "Deal owner", "enumeration", "select",
               [], group="dealinformation"),
+        _prop("description", "Deal Description", field="textarea",
+              group="dealinformation"),
         _prop("hs_object_id", "Record ID", "number", "number",
               group="dealinformation", read_only=True),
         _prop("createdate", "Create Date", "datetime", "date",
@@ -1316,6 +1343,45 @@ class HubSpotSim(SimServer):
             return self._state_view(self._merge(
                 p, o, self._source("ui", source=source)))
 
+    def rep_form_submit(self, form, rid=None, *, email=None, page=None,
+                        at=None):
+        """A form submission by a contact, as HubSpot records it on the
+        contact: recent_conversion_event_name / _date, the count, and
+        first_conversion_event_name the first time (changeSource FORM)."""
+        with self.lock:
+            rec = self._rep_target("contacts", rid, email)
+            t = parse_when(at) if at is not None else self.now_ms()
+            name = f"{form}: {page}" if page else str(form)
+            p = rec["props"]
+            vals = {"recent_conversion_event_name": name,
+                    "recent_conversion_date": iso_ms(t),
+                    "num_conversion_events": str(
+                        int(p.get("num_conversion_events", "0")) + 1)}
+            if not p.get("first_conversion_event_name"):
+                vals["first_conversion_event_name"] = name
+            self._update(rec, vals, {"changeSource": "FORM",
+                                     "sourceId": str(form)}, at=t)
+            return self._state_view(rec)
+
+    def rep_email_event(self, kind, email_name, rid=None, *, email=None,
+                        at=None):
+        """A marketing email opened or clicked (kind "open" / "click"), as
+        HubSpot rolls it up on the contact: hs_email_last_email_name,
+        hs_email_last_open_date / _click_date and the counts."""
+        if kind not in ("open", "click"):
+            raise HsError(400, f"email event kind {kind!r}: open or click")
+        with self.lock:
+            rec = self._rep_target("contacts", rid, email)
+            t = parse_when(at) if at is not None else self.now_ms()
+            p = rec["props"]
+            count = "hs_email_open" if kind == "open" else "hs_email_click"
+            vals = {"hs_email_last_email_name": str(email_name),
+                    f"hs_email_last_{kind}_date": iso_ms(t),
+                    count: str(int(p.get(count, "0")) + 1)}
+            self._update(rec, vals, {"changeSource": "EMAIL",
+                                     "sourceId": str(email_name)}, at=t)
+            return self._state_view(rec)
+
     def rep_privacy_delete(self, rid=None, *, email=None, source=None):
         with self.lock:
             rec = self._rep_target("contacts", rid, email)
@@ -1584,6 +1650,11 @@ class HubSpotSim(SimServer):
                                       context={"name": [parts[4]]})
                     return 200, copy.deepcopy(d), None
                 raise self._405(method, path)
+            if parts[:3] == ["crm", "v4", "associations"] and \
+                    len(parts) == 7 and parts[5:] == ["batch", "read"]:
+                if method != "POST":
+                    raise self._405(method, path)
+                return self.api_v4_batch_read(parts[3], parts[4], data)
             if parts[:3] == ["crm", "v4", "objects"] and len(parts) >= 6 \
                     and parts[5] == "associations":
                 return self.api_v4(method, parts[3:], app_id)
@@ -1967,6 +2038,42 @@ class HubSpotSim(SimServer):
         return 200, {"results": [{"id": i, "type": label}
                                  for i in sorted(rec["assoc"], key=int)
                                  if self._live(to, i)]}, None
+
+    def api_v4_batch_read(self, frm, to, data):
+        """POST /crm/v4/associations/{from}/{to}/batch/read: per input id,
+        {from: {id}, to: [{toObjectId, associationTypes}]}; an id with no
+        association (or no such record) is a per-item error of a 207."""
+        self._type(frm)
+        self._type(to)
+        started = self.now_ms()
+        _, inputs = self._inputs(data, "BatchInputPublicFetchAssociations"
+                                 "BatchRequest")
+        if (frm, to) not in ASSOC_TYPE:
+            raise HsError(400, f"No association type between {frm} and "
+                          f"{to}")
+        tid, _ = ASSOC_TYPE[(frm, to)]
+        results, errors = [], []
+        for i in inputs:
+            key = str(i.get("id", ""))
+            rec = self._live(frm, key) if re.fullmatch(r"\d+", key) \
+                else None
+            linked = sorted((x for x in (rec["assoc"] if rec else ())
+                             if self._live(to, x)), key=int)
+            if not linked:
+                errors.append({
+                    "status": "error", "category": "OBJECT_NOT_FOUND",
+                    "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
+                    "message": f"No {SINGULAR[to]} is associated with "
+                               f"{SINGULAR[frm]} {key}.",
+                    "context": {"fromObjectId": [key]},
+                    "errors": [], "links": {}})
+                continue
+            results.append({"from": {"id": rec["id"]}, "to": [
+                {"toObjectId": int(x), "associationTypes": [
+                    {"category": "HUBSPOT_DEFINED", "typeId": tid,
+                     "label": None}]} for x in linked]})
+        st, out = self._batch_out(results, errors, started, 200)
+        return st, out, f"{len(results)} with associations"
 
     def api_v4(self, method, parts, app_id):
         # parts: [from, id, "associations", ...]
@@ -2407,6 +2514,15 @@ class Handler(SimHandler):
         if action == "privacy_delete":
             return sim.rep_privacy_delete(d.get("id"), email=d.get("email"),
                                           source=src)
+        if action == "form_submit":
+            return sim.rep_form_submit(d.get("form", "Contact us"),
+                                       d.get("id"), email=d.get("email"),
+                                       page=d.get("page"), at=d.get("at"))
+        if action == "email_event":
+            return sim.rep_email_event(d.get("kind", "open"),
+                                       d.get("email_name", "Newsletter"),
+                                       d.get("id"), email=d.get("email"),
+                                       at=d.get("at"))
         raise ValueError(f"rep: unknown action {action!r}")
 
 

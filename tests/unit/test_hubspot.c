@@ -908,6 +908,68 @@ test_company_size(void **state)
 
 /* ---- The echo record --------------------------------------------------- */
 
+/* Form submissions and email engagement rolled up on a contact: each
+ * reported only by a change near its own time. */
+static void
+test_activities(void **state)
+{
+	struct hs_activity a[HS_ACTIVITIES_MAX];
+	int64_t t = 1717243200000LL;    /* 2024-06-01T12:00:00.000Z */
+	json_t *p = json_pack("{s:s,s:s,s:s,s:s,s:s}",
+	    "recent_conversion_event_name", "demo-request: Pricing",
+	    "recent_conversion_date", "2024-06-01T12:00:00.000Z",
+	    "hs_email_last_email_name", "June newsletter",
+	    "hs_email_last_open_date", "2024-06-01T11:58:00.000Z",
+	    "hs_email_last_click_date", "1717200000000");  /* 00:00, ms */
+	size_t n;
+
+	(void)state;
+	n = hs_contact_activities(p, t, 10 * 60 * 1000, a);
+	assert_int_equal(n, 2);
+	assert_string_equal(a[0].activity, "form_submit");
+	assert_int_equal(a[0].at, t);
+	assert_string_equal(json_string_value(json_object_get(a[0].data,
+	    "form")), "demo-request");
+	assert_string_equal(json_string_value(json_object_get(a[0].data,
+	    "conversion")), "demo-request: Pricing");
+	assert_string_equal(json_string_value(json_object_get(a[0].data,
+	    "activity")), "form_submit");
+	assert_string_equal(a[1].activity, "email_open");
+	assert_int_equal(a[1].at, t - 120000);
+	assert_string_equal(json_string_value(json_object_get(a[1].data,
+	    "email_name")), "June newsletter");
+	for (size_t i = 0; i < n; i++)
+		json_decref(a[i].data);
+
+	/* Without a modification time every dated one counts. */
+	n = hs_contact_activities(p, 0, 10 * 60 * 1000, a);
+	assert_int_equal(n, 3);
+	assert_string_equal(a[2].activity, "email_click");
+	assert_int_equal(a[2].at, 1717200000000LL);
+	for (size_t i = 0; i < n; i++)
+		json_decref(a[i].data);
+
+	/* A change a day later does not repeat them. */
+	assert_int_equal(hs_contact_activities(p, t + 86400000LL,
+	    10 * 60 * 1000, a), 0);
+
+	/* Bad or missing dates give nothing; a form without ": " is its
+	 * own name. */
+	json_object_set_new(p, "recent_conversion_date", json_string("soon"));
+	json_object_set_new(p, "hs_email_last_open_date", json_string(""));
+	json_object_del(p, "hs_email_last_click_date");
+	assert_int_equal(hs_contact_activities(p, t, 600000, a), 0);
+	json_object_set_new(p, "recent_conversion_date",
+	    json_string("2024-06-01T12:00:00Z"));
+	json_object_set_new(p, "recent_conversion_event_name",
+	    json_string("Contact us"));
+	assert_int_equal(hs_contact_activities(p, t, 600000, a), 1);
+	assert_string_equal(json_string_value(json_object_get(a[0].data,
+	    "form")), "Contact us");
+	json_decref(a[0].data);
+	json_decref(p);
+}
+
 static void
 test_echo(void **state)
 {
@@ -1049,6 +1111,7 @@ main(void)
 		cmocka_unit_test(test_status_map),
 		cmocka_unit_test(test_mapping),
 		cmocka_unit_test(test_company_size),
+		cmocka_unit_test(test_activities),
 		cmocka_unit_test(test_echo),
 		cmocka_unit_test(test_conf_ok),
 		cmocka_unit_test(test_conf_errors),
