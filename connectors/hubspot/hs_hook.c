@@ -607,6 +607,11 @@ hook_events(struct hs_hook *h)
 			if (d == NULL || cid == NULL || !lead_key(ctx, "deal",
 			    cid, email_of(h, cid), key))
 				continue;
+			/* A deal this connector created for a handoff. */
+			if (strcmp(e->action, "creation") == 0 &&
+			    hs_echo_match(&ctx->echo, id, "dealstage", stage,
+			    timestamp_now_ms()))
+				continue;
 			if (at <= 0)
 				at = e->occurred_at;
 			data = json_pack("{s:s,s:s,s:s}", "stage", stage,

@@ -53,6 +53,10 @@ struct hs_ctx {
 	struct conf_map map;            /* map.<canonical> = property */
 	struct conf_map status;         /* status.<hs_lead_status> */
 	struct conf_map lead_status;    /* lead_status.<feedback> = value */
+	bool deals;                     /* role sales: handoffs make deals */
+	char *deal_pipeline;
+	char *deal_stage;
+	int64_t create_settle_ms;       /* wait after an unanswered create */
 
 	/* Runtime (init, destroy). */
 	struct connector_instance *ci;

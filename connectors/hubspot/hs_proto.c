@@ -852,6 +852,128 @@ hs_deal_parse(const char *body, size_t len, struct hs_deal *d, char *err,
 	return 0;
 }
 
+char *
+hs_assoc_read_body(const char *const *ids, size_t n)
+{
+	json_t *root, *inputs = json_array();
+
+	if (n == 0 || n > HS_BATCH_MAX || inputs == NULL) {
+		json_decref(inputs);
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(inputs, json_pack("{s:s}", "id", ids[i]));
+	if (json_array_size(inputs) != n ||
+	    (root = json_pack("{s:o}", "inputs", inputs)) == NULL) {
+		json_decref(inputs);
+		return NULL;
+	}
+	return dump(root);
+}
+
+int
+hs_assoc_parse(const char *body, size_t len, struct hs_assoc *a, char *err,
+    size_t errlen)
+{
+	json_error_t je;
+	json_t *root;
+	const json_t *res, *o, *to, *t;
+	size_t i, k, n = 0;
+
+	memset(a, 0, sizeof(*a));
+	if ((root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je)) ==
+	    NULL) {
+		errf(err, errlen, "answer is not JSON: %s", je.text);
+		return -1;
+	}
+	res = json_object_get(root, "results");
+	if (!json_is_object(root) || !json_is_array(res)) {
+		errf(err, errlen, "answer: missing results array");
+		goto bad;
+	}
+	json_array_foreach(res, i, o) {
+		to = json_object_get(o, "to");
+		if (!json_is_object(o) || !json_is_array(to)) {
+			errf(err, errlen, "result %zu: to: expected an array",
+			    i + 1);
+			goto bad;
+		}
+		if (json_array_size(to) > HS_ASSOC_MAX - n) {
+			errf(err, errlen, "answer: more than %d associations",
+			    HS_ASSOC_MAX);
+			goto bad;
+		}
+		n += json_array_size(to);
+	}
+	if (n > 0 && (a->v = calloc(n, sizeof(*a->v))) == NULL) {
+		errf(err, errlen, "out of memory");
+		goto bad;
+	}
+	json_array_foreach(res, i, o) {
+		char from[HS_ID_MAX + 1];
+
+		if (id_from_json(json_object_get(json_object_get(o, "from"),
+		    "id"), from, sizeof(from)) == -1) {
+			errf(err, errlen, "result %zu: from.id: expected "
+			    "digits", i + 1);
+			goto bad;
+		}
+		json_array_foreach(json_object_get(o, "to"), k, t) {
+			struct hs_assoc_pair *x = &a->v[a->n];
+
+			if (id_from_json(json_object_get(t, "toObjectId"),
+			    x->to, sizeof(x->to)) == -1) {
+				errf(err, errlen, "result %zu: to %zu: "
+				    "toObjectId: expected digits", i + 1,
+				    k + 1);
+				goto bad;
+			}
+			memcpy(x->from, from, sizeof(x->from));
+			a->n++;
+		}
+	}
+	json_decref(root);
+	return 0;
+bad:
+	json_decref(root);
+	hs_assoc_clear(a);
+	return -1;
+}
+
+void
+hs_assoc_clear(struct hs_assoc *a)
+{
+	if (a == NULL)
+		return;
+	free(a->v);
+	memset(a, 0, sizeof(*a));
+}
+
+char *
+hs_deal_create_body(const char *const *contacts, json_t *const *props,
+    size_t n)
+{
+	json_t *inputs = json_array(), *root;
+
+	if (n == 0 || n > HS_BATCH_MAX || inputs == NULL) {
+		json_decref(inputs);
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(inputs, json_pack(
+		    "{s:O,s:[{s:{s:s},s:[{s:s,s:i}]}]}",
+		    "properties", props[i], "associations", "to", "id",
+		    contacts[i], "types", "associationCategory",
+		    "HUBSPOT_DEFINED", "associationTypeId",
+		    HS_ASSOC_DEAL_TO_CONTACT));
+	if (json_array_size(inputs) != n ||
+	    (root = json_pack("{s:o}", "inputs", inputs)) == NULL) {
+		json_decref(inputs);
+		return NULL;
+	}
+	return dump(root);
+}
+
 const char *
 hs_deal_outcome(const char *stage)
 {

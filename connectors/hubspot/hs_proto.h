@@ -249,6 +249,45 @@ struct hs_deal {
 int hs_deal_parse(const char *body, size_t len, struct hs_deal *d,
     char *err, size_t errlen);
 
+/* HubSpot's association type id of a deal to its contact. */
+#define HS_ASSOC_DEAL_TO_CONTACT 3
+#define HS_ASSOC_MAX 10000              /* pairs one answer may hold */
+
+/* The body of POST /crm/v4/associations/{from}/{to}/batch/read:
+ * {"inputs": [{"id": ids[i]}...]}, 1..HS_BATCH_MAX ids.  Malloc'd or
+ * NULL. */
+char *hs_assoc_read_body(const char *const *ids, size_t n);
+
+/* What a v4 batch association read answered: (from, to) pairs. */
+struct hs_assoc_pair {
+	char from[HS_ID_MAX + 1];
+	char to[HS_ID_MAX + 1];
+};
+struct hs_assoc {
+	struct hs_assoc_pair *v;
+	size_t n;
+};
+
+/*
+ * Parses {results: [{from: {id}, to: [{toObjectId, associationTypes}]}],
+ * errors?} (200 or 207; an id without associations is one of the
+ * errors, and so simply has no pair).  A `paging` of more than one page
+ * per record is not followed: the first page is what HubSpot answers.
+ * Returns 0 (release with hs_assoc_clear), or -1 with a message.
+ */
+int hs_assoc_parse(const char *body, size_t len, struct hs_assoc *a,
+    char *err, size_t errlen);
+void hs_assoc_clear(struct hs_assoc *a);
+
+/*
+ * A batch create body of deals: {"inputs": [{"properties": props[i],
+ * "associations": [{"to": {"id": contacts[i]}, "types":
+ * [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 3}]}]}
+ * ...]} (props borrowed), 1..HS_BATCH_MAX.  Malloc'd or NULL.
+ */
+char *hs_deal_create_body(const char *const *contacts, json_t *const *props,
+    size_t n);
+
 /* "won" for closedwon, "lost" for closedlost, else "open". */
 const char *hs_deal_outcome(const char *stage);
 

@@ -1,7 +1,7 @@
 /*
  * hs_push.c - the HubSpot connector's deliver(): feedback (role
  * marketing) and handoffs (role sales) become contact updates, 100
- * contacts a call at most.
+ * contacts a call at most, and handoffs deals as well.
  *
  * One batch goes like this:
  *   1. Items are grouped by lead key (the email); a group's properties are
@@ -32,6 +32,9 @@
  *      contact, so one bad value drops only its own items.  A call that
  *      fails as a whole sets all its items from the HTTP status (429:
  *      RETRY with the policy's wait).
+ *   5. Role sales with `deals` (the default): a handoff's contact, once
+ *      written, gets a deal too (hs_deals.c); its items' result waits
+ *      for it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,30 +45,7 @@
 #include <baton/timestamp.h>
 
 #include "hs_int.h"
-
-struct hs_group {
-	const char *key;                /* the lead key (borrowed from b) */
-	json_t *props;                  /* properties to write */
-	const char *want;               /* lifecycle target, or NULL */
-	char current[64];               /* lifecyclestage read */
-	const char *stage;              /* baton_stage folded over the items
-	                                 * (static), or NULL */
-	bool stage_reset;               /* an explicit move back among them */
-	char cur_stage[64];             /* baton_stage read */
-	char id[HS_ID_MAX + 1];         /* contact id, "" when unknown */
-	bool done;
-};
-
-struct hs_push {
-	struct hs_ctx *ctx;
-	struct delivery_batch *b;
-	size_t n;
-	size_t *group_of;               /* per item; SIZE_MAX: not pushed */
-	struct hs_group *g;
-	size_t ng;
-	size_t prop_next;               /* baton_* property being created */
-	int pending;                    /* upsert calls out */
-};
+#include "hs_push.h"
 
 struct hs_write {                       /* one upsert call */
 	struct hs_push *p;
@@ -83,15 +63,18 @@ push_free(struct hs_push *p)
 {
 	if (p == NULL)
 		return;
-	for (size_t i = 0; p->g != NULL && i < p->ng; i++)
+	for (size_t i = 0; p->g != NULL && i < p->ng; i++) {
 		json_decref(p->g[i].props);
+		json_decref(p->g[i].deal_props);
+		json_decref(p->g[i].deal_update);
+	}
 	free(p->group_of);
 	free(p->g);
 	free(p);
 }
 
-static void
-group_result(struct hs_push *p, size_t gi, enum connector_result rc,
+void
+hs_push_group_result(struct hs_push *p, size_t gi, enum connector_result rc,
     int64_t retry_after_ms, const char *id, const char *msg)
 {
 	p->g[gi].done = true;
@@ -105,13 +88,14 @@ group_result(struct hs_push *p, size_t gi, enum connector_result rc,
 	}
 }
 
-static void
-push_finish(struct hs_push *p, enum connector_result rc,
+void
+hs_push_finish(struct hs_push *p, enum connector_result rc,
     int64_t retry_after_ms, const char *msg)
 {
 	for (size_t gi = 0; gi < p->ng; gi++)
 		if (!p->g[gi].done)
-			group_result(p, gi, rc, retry_after_ms, NULL, msg);
+			hs_push_group_result(p, gi, rc, retry_after_ms, NULL,
+			    msg);
 	delivery_complete(p->b);
 	push_free(p);
 }
@@ -127,7 +111,7 @@ prop_done(struct hs_ctx *ctx, const struct hs_reply *r, void *arg)
 	if (r->rc != CONNECTOR_OK && r->status != 409) {
 		connector_log(ctx->ci, LOG_LEVEL_WARNING, "creating the "
 		    "baton_* properties: %s", r->message);
-		push_finish(p, r->rc == CONNECTOR_DROP ? CONNECTOR_RETRY :
+		hs_push_finish(p, r->rc == CONNECTOR_DROP ? CONNECTOR_RETRY :
 		    r->rc, r->retry_after_ms, r->message);
 		return;
 	}
@@ -140,7 +124,7 @@ prop_done(struct hs_ctx *ctx, const struct hs_reply *r, void *arg)
 	}
 	if (hs_api(ctx, "POST", "/crm/v3/properties/contacts", body, 0,
 	    prop_done, p) == -1)
-		push_finish(p, CONNECTOR_RETRY, 0, "out of memory");
+		hs_push_finish(p, CONNECTOR_RETRY, 0, "out of memory");
 	free(body);
 }
 
@@ -154,7 +138,7 @@ lookup_done(struct hs_ctx *ctx, const struct hs_reply *r, void *arg)
 	char err[256], msg[HS_MESSAGE_MAX];
 
 	if (r->rc != CONNECTOR_OK) {
-		push_finish(p, r->rc == CONNECTOR_DROP ? CONNECTOR_RETRY :
+		hs_push_finish(p, r->rc == CONNECTOR_DROP ? CONNECTOR_RETRY :
 		    r->rc, r->retry_after_ms, r->message);
 		return;
 	}
@@ -162,7 +146,7 @@ lookup_done(struct hs_ctx *ctx, const struct hs_reply *r, void *arg)
 	    sizeof(err)) == -1) {
 		snprintf(msg, sizeof(msg), "contact lookup: %s", err);
 		connector_log(ctx->ci, LOG_LEVEL_WARNING, "%s", msg);
-		push_finish(p, CONNECTOR_RETRY, 0, msg);
+		hs_push_finish(p, CONNECTOR_RETRY, 0, msg);
 		return;
 	}
 	for (size_t i = 0; i < res.n; i++) {
@@ -212,7 +196,7 @@ push_lookup(struct hs_push *p)
 	    "/crm/v3/objects/contacts/batch/read?archived=false", body, 0,
 	    lookup_done, p) == -1) {
 		free(body);
-		push_finish(p, CONNECTOR_RETRY, 0, "out of memory");
+		hs_push_finish(p, CONNECTOR_RETRY, 0, "out of memory");
 		return -1;
 	}
 	free(body);
@@ -238,9 +222,8 @@ group_props(struct hs_group *g)
 	return o;
 }
 
-/* Notes each property written to contact id in the echo record. */
-static void
-note_written(struct hs_ctx *ctx, const char *id, const json_t *props)
+void
+hs_push_note_written(struct hs_ctx *ctx, const char *id, const json_t *props)
 {
 	const char *k;
 	json_t *v;
@@ -275,18 +258,19 @@ write_done(struct hs_ctx *ctx, const struct hs_reply *r, void *arg)
 		 * 207's per-item error reads. */
 		snprintf(msg, sizeof(msg), "%s: %s", r->category, r->detail);
 		for (size_t k = 0; k < w->n; k++)
-			group_result(p, w->groups[k], r->rc, 0, NULL, msg);
+			hs_push_group_result(p, w->groups[k], r->rc, 0, NULL,
+			    msg);
 	} else if (r->rc != CONNECTOR_OK) {
 		for (size_t k = 0; k < w->n; k++)
-			group_result(p, w->groups[k], r->rc, r->retry_after_ms,
-			    NULL, r->message);
+			hs_push_group_result(p, w->groups[k], r->rc,
+			    r->retry_after_ms, NULL, r->message);
 	} else if (hs_result_parse(r->body, r->len, false, &res, err,
 	    sizeof(err)) == -1) {
 		snprintf(msg, sizeof(msg), "contact upsert: %s", err);
 		connector_log(ctx->ci, LOG_LEVEL_WARNING, "%s", msg);
 		for (size_t k = 0; k < w->n; k++)
-			group_result(p, w->groups[k], CONNECTOR_RETRY, 0, NULL,
-			    msg);
+			hs_push_group_result(p, w->groups[k],
+			    CONNECTOR_RETRY, 0, NULL, msg);
 	} else {
 		for (size_t k = 0; k < w->n; k++) {
 			struct hs_group *g = &p->g[w->groups[k]];
@@ -316,20 +300,27 @@ write_done(struct hs_ctx *ctx, const struct hs_reply *r, void *arg)
 			if (o != NULL) {
 				json_t *sent = group_props(g);
 
-				note_written(ctx, o->id, sent);
+				hs_push_note_written(ctx, o->id, sent);
 				json_decref(sent);
 				hs_note_email(ctx, o->id, g->key);
-				group_result(p, w->groups[k], CONNECTOR_OK, 0,
-				    o->id, "");
+				if (p->deals) {
+					snprintf(g->id, sizeof(g->id), "%s",
+					    o->id);
+					g->written = true;
+				} else {
+					hs_push_group_result(p, w->groups[k],
+					    CONNECTOR_OK, 0, o->id, "");
+				}
 			} else if (e != NULL) {
 				snprintf(msg, sizeof(msg), "%s: %s",
 				    e->category[0] != '\0' ? e->category :
 				    "ERROR", e->message);
-				group_result(p, w->groups[k], CONNECTOR_DROP, 0,
-				    NULL, msg);
+				hs_push_group_result(p, w->groups[k],
+				    CONNECTOR_DROP, 0, NULL, msg);
 			} else {
-				group_result(p, w->groups[k], CONNECTOR_RETRY,
-				    0, NULL, "the upsert answer has no result "
+				hs_push_group_result(p, w->groups[k],
+				    CONNECTOR_RETRY, 0, NULL, "the upsert "
+				    "answer has no result "
 				    "for this contact");
 			}
 		}
@@ -337,8 +328,12 @@ write_done(struct hs_ctx *ctx, const struct hs_reply *r, void *arg)
 	hs_result_clear(&res);
 	free(w->groups);
 	free(w);
-	if (--p->pending == 0)
-		push_finish(p, CONNECTOR_RETRY, 0, "no result");
+	if (--p->pending > 0)
+		return;
+	if (p->deals)
+		hs_deals_push(p);
+	else
+		hs_push_finish(p, CONNECTOR_RETRY, 0, "no result");
 }
 
 /* One upsert call for groups[0..n-1]. */
@@ -371,8 +366,8 @@ write_send(struct hs_push *p, const size_t *groups, size_t n)
 fail:
 	if (w != NULL)
 		for (k = 0; k < n; k++)
-			group_result(p, groups[k], CONNECTOR_RETRY, 0, NULL,
-			    "out of memory");
+			hs_push_group_result(p, groups[k],
+			    CONNECTOR_RETRY, 0, NULL, "out of memory");
 	for (k = 0; props != NULL && k < n; k++)
 		json_decref(props[k]);
 	free(props);
@@ -389,7 +384,7 @@ push_write(struct hs_push *p)
 	size_t *all = calloc(p->ng, sizeof(*all));
 
 	if (all == NULL) {
-		push_finish(p, CONNECTOR_RETRY, 0, "out of memory");
+		hs_push_finish(p, CONNECTOR_RETRY, 0, "out of memory");
 		return;
 	}
 	for (size_t gi = 0; gi < p->ng; gi++)
@@ -398,7 +393,7 @@ push_write(struct hs_push *p)
 	write_send(p, all, p->ng);
 	free(all);
 	if (--p->pending == 0)
-		push_finish(p, CONNECTOR_RETRY, 0, "out of memory");
+		hs_push_finish(p, CONNECTOR_RETRY, 0, "out of memory");
 }
 
 /* ---- Grouping ---------------------------------------------------------- */
@@ -460,10 +455,34 @@ reasons_text(const json_t *reasons)
 	return json_stringn(buf, len);
 }
 
+/* A handoff's deal: what a new deal gets (dealname "<company> - <email>",
+ * deal_pipeline, deal_stage, the reasons as description) and what an
+ * open one gets (the reasons). */
+static void
+deal_props(struct hs_ctx *ctx, struct hs_group *g, const json_t *d,
+    const json_t *why)
+{
+	const char *company = json_string_value(json_object_get(
+	    json_object_get(d, "attrs"), "company"));
+	char name[512];
+
+	snprintf(name, sizeof(name), "%s%s%s", company != NULL ? company : "",
+	    company != NULL && company[0] != '\0' ? " - " : "", g->key);
+	json_decref(g->deal_props);
+	json_decref(g->deal_update);
+	g->deal_props = json_pack("{s:s,s:s,s:s}", "dealname", name,
+	    "pipeline", ctx->deal_pipeline, "dealstage", ctx->deal_stage);
+	g->deal_update = json_object();
+	if (why != NULL && g->deal_props != NULL && g->deal_update != NULL) {
+		json_object_set(g->deal_props, "description", (json_t *)why);
+		json_object_set(g->deal_update, "description", (json_t *)why);
+	}
+}
+
 /* Adds item ev's properties to group g (see the top of this file). */
 static void
 group_add(struct hs_ctx *ctx, struct hs_group *g,
-    const struct baton_event *ev)
+    const struct baton_event *ev, bool deals)
 {
 	const json_t *d = ev->data;
 	const char *want = NULL, *status = NULL, *stage;
@@ -491,6 +510,8 @@ group_add(struct hs_ctx *ctx, struct hs_group *g,
 		stage = "mql";
 		if (json_object_get(d, "reason") == NULL)
 			why = reasons_text(json_object_get(d, "reasons"));
+		if (deals)
+			deal_props(ctx, g, d, why);
 	}
 	if (want != NULL && hs_lifecycle_rank(want) >
 	    hs_lifecycle_rank(g->want))
@@ -537,6 +558,7 @@ hs_deliver(struct connector_instance *ci, struct delivery_batch *b)
 	p->ctx = ctx;
 	p->b = b;
 	p->n = n;
+	p->deals = sales && ctx->deals;
 	for (size_t i = 0; i < n; i++) {
 		const struct baton_event *ev = delivery_event(b, i);
 		bool mine;
@@ -560,10 +582,10 @@ hs_deliver(struct connector_instance *ci, struct delivery_batch *b)
 			    "out of memory");
 			continue;
 		}
-		group_add(ctx, &p->g[p->group_of[i]], ev);
+		group_add(ctx, &p->g[p->group_of[i]], ev, p->deals);
 	}
 	if (p->ng == 0 || ctx->stopping) {
-		push_finish(p, CONNECTOR_RETRY, 0, "connector stopping");
+		hs_push_finish(p, CONNECTOR_RETRY, 0, "connector stopping");
 		return 0;
 	}
 	if (ctx->props_ready)
@@ -572,7 +594,7 @@ hs_deliver(struct connector_instance *ci, struct delivery_batch *b)
 	if (body == NULL || hs_api(ctx, "POST", "/crm/v3/properties/contacts",
 	    body, 0, prop_done, p) == -1) {
 		free(body);
-		push_finish(p, CONNECTOR_RETRY, 0, "out of memory");
+		hs_push_finish(p, CONNECTOR_RETRY, 0, "out of memory");
 		return 0;
 	}
 	free(body);

@@ -2,13 +2,14 @@
  * hubspot.c - the HubSpot connector (`type = hubspot`, role marketing, or
  * sales when HubSpot is the CRM): contact webhooks and a CRM search
  * safety net become canonical events; feedback (marketing) and handoffs
- * (sales) become contact updates.
+ * (sales) become contact updates, and handoffs deals.
  *
  * The work is split by concern: hs_api.c (every REST call, the token,
  * 429 pauses, daily_limit), hs_hook.c (webhook: signatures, coalesced
  * batch reads, events), hs_poll.c (poll: search on lastmodifieddate with
- * window splitting), hs_push.c (deliver: batch upsert), hs_proto.c
- * (request bodies and response parsers, no I/O).  This file holds the
+ * window splitting), hs_push.c (deliver: batch upsert), hs_deals.c (a
+ * handoff's deal), hs_proto.c (request bodies and response parsers, no
+ * I/O).  This file holds the
  * key table, init, stop, destroy and the descriptor.
  *
  * Keys (SPEC's are base_url token app_secret public_url app_id map.*
@@ -62,6 +63,14 @@
  *   echo_ttl        how long a property this connector wrote is
  *                   recognised when it comes back (default 10m)
  *   echo_size       writes remembered at most (default 20000)
+ *   deals           role sales: a handoff also gives the contact a deal
+ *                   (its newest associated deal if open, else a new one
+ *                   associated to it; see hs_deals.c) (default true)
+ *   deal_pipeline   pipeline id of new deals (default "default")
+ *   deal_stage      stage id of new deals, an open one (default
+ *                   "appointmentscheduled")
+ *   create_settle   after a deal create got no answer, wait this long
+ *                   before the retry looks for it (default 30s)
  * Core keys apply as usual; the descriptor's defaults: batches of 100,
  * 190 requests per 10 s, poll_interval 5m.
  */
@@ -113,6 +122,17 @@ static const struct conf_key hs_keys[] = {
 	    0, 0, 0, "how long own writes are recognised" },
 	{ "echo_size", CONF_INT, "20000", offsetof(struct hs_ctx, echo_size),
 	    0, 16, 10000000, "own writes remembered at most" },
+	{ "deals", CONF_BOOL, "true", offsetof(struct hs_ctx, deals), 0, 0, 0,
+	    "role sales: a handoff creates or updates a deal" },
+	{ "deal_pipeline", CONF_STRING, "default",
+	    offsetof(struct hs_ctx, deal_pipeline), 0, 0, 0,
+	    "pipeline of the deals handoffs create" },
+	{ "deal_stage", CONF_STRING, "appointmentscheduled",
+	    offsetof(struct hs_ctx, deal_stage), 0, 0, 0,
+	    "stage of the deals handoffs create" },
+	{ "create_settle", CONF_DURATION, "30s",
+	    offsetof(struct hs_ctx, create_settle_ms), 0, 0, 0,
+	    "wait before retrying an unanswered deal create" },
 	{ "map", CONF_MAP, NULL, offsetof(struct hs_ctx, map), 0, 0, 0,
 	    "map.<canonical> = property" },
 	{ "status", CONF_MAP, NULL, offsetof(struct hs_ctx, status), 0, 0, 0,
@@ -239,6 +259,18 @@ hubspot_init(struct connector_instance *ci)
 	}
 	if (ctx->read_linger_ms > 1000) {
 		connector_conf_error(ci, "read_linger", "at most 1s");
+		bad = 1;
+	}
+	if (!token_ok(ctx->deal_pipeline)) {
+		connector_conf_error(ci, "deal_pipeline", "expected a pipeline "
+		    "id such as default, not '%s'", ctx->deal_pipeline);
+		bad = 1;
+	}
+	if (!token_ok(ctx->deal_stage) || strcmp(hs_deal_outcome(
+	    ctx->deal_stage), "open") != 0) {
+		connector_conf_error(ci, "deal_stage", "expected the id of an "
+		    "open deal stage such as appointmentscheduled, not '%s'",
+		    ctx->deal_stage);
 		bad = 1;
 	}
 	if (hs_map_build(&ctx->fields, &ctx->map, err, sizeof(err)) == -1) {

@@ -14,7 +14,12 @@ message while the others land; a TEN_SECONDLY_ROLLING 429 storm is waited
 out (no call for 10 s after the 429) and everything lands once; what
 batond writes never comes back as an event, through webhooks or polling,
 while a rep's later edit of the same property does.  Role sales: a
-handoff becomes a contact with the lead's attributes."""
+handoff becomes a contact with the lead's attributes and a deal: the
+contact's open deal is updated, a contact without one (or whose newest is
+closed) gets a new one; a create whose answer was lost makes one deal, not
+two; a deal_stage HubSpot refuses sends the handoff to the DLQ with
+HubSpot's message; the deal.creation webhook of the connector's own deal is
+not ingested, a rep's deal is."""
 
 import datetime
 import json
@@ -74,9 +79,11 @@ class PushCase(BatonCase):
         self.addCleanup(self.sim.stop)
         self.start_redis()
         self.rules_path = write_rules(self.tmp, SPEC_RULES)
+        conf = hs_conf(self.sim, role=self.role, **self.hs_extra)
+        for k in [k for k, v in conf.items() if v is None]:
+            del conf[k]
         self.b = self.start_batond(
-            {"crm": CRM, "hs": hs_conf(self.sim, role=self.role,
-                                       **self.hs_extra)},
+            {"crm": CRM, "hs": conf},
             daemon={"rules": self.rules_path},
             env={"BATON_TEST_DELIVERY_IDLE_MS": "500"})
         if self.webhooks:
@@ -456,6 +463,7 @@ class EchoPolling(PushCase):
 class SalesHandoff(PushCase):
 
     role = "sales"
+    hs_extra = {"timeout": "1s", "create_settle": "3s"}
 
     def test_handoff_creates_the_contact(self):
         email = "lin@kernel.example"
@@ -478,6 +486,122 @@ class SalesHandoff(PushCase):
         wait_until(lambda: lead(self.redis, email).get("ids.hs") == want,
                    15, what="ids.hs on the lead")
         self.assertEqual(self.dlq(), [])
+        # And a deal for sales to work, associated to the contact.
+        deals = self.deals_of(email)
+        self.assertEqual(len(deals), 1, deals)
+        d = deals[0]["properties"]
+        self.assertEqual(d["dealname"], f"Kernel - {email}")
+        self.assertEqual(d["dealstage"], "appointmentscheduled")
+        self.assertEqual(d["pipeline"], "default")
+        self.assertIn("Qualified because:", d["description"])
+        self.assertEqual(len(self.calls("/deals/batch/create")), 1)
+
+    def deals_of(self, email):
+        c = self.sim.get_contact(email=email)
+        assoc = self.api("GET", f"/crm/v4/objects/contacts/{c['id']}"
+                         f"/associations/deals")["results"]
+        return [self.sim.get_deal(a["toObjectId"]) for a in assoc]
+
+    def test_open_deal_is_updated_a_closed_one_gets_a_new_deal(self):
+        # Two contacts the sales team already knows: one with an open
+        # deal, one whose only deal was lost.
+        a = self.sim.rep_create("contacts", {"email": "open@d.example"})
+        b = self.sim.rep_create("contacts", {"email": "lost@d.example"})
+        da = self.sim.rep_create("deals", {
+            "dealname": "Existing", "dealstage": "qualifiedtobuy"},
+            associations=[a["id"]])
+        self.sim.rep_create("deals", {
+            "dealname": "Old", "dealstage": "closedlost"},
+            associations=[b["id"]])
+        self.qualify("open@d.example", company="Open Co")
+        self.qualify("lost@d.example", company="Lost Co")
+        for e in ("open@d.example", "lost@d.example"):
+            wait_until(lambda: lead(self.redis, e).get("ids.hs"), 20,
+                       what=f"{e} delivered")
+        wait_until(lambda: self.pending("baton:handoffs") == 0, 10,
+                   what="handoffs acknowledged")
+        open_deals = self.deals_of("open@d.example")
+        self.assertEqual([d["id"] for d in open_deals], [da["id"]])
+        p = open_deals[0]["properties"]
+        self.assertEqual(p["dealname"], "Existing")       # the rep's
+        self.assertEqual(p["dealstage"], "qualifiedtobuy")  # untouched
+        self.assertIn("Qualified because:", p["description"])
+        lost = sorted(self.deals_of("lost@d.example"),
+                      key=lambda d: int(d["id"]))
+        self.assertEqual([d["properties"]["dealstage"] for d in lost],
+                         ["closedlost", "appointmentscheduled"])
+        self.assertEqual(lost[1]["properties"]["dealname"],
+                         "Lost Co - lost@d.example")
+        self.assertEqual(self.dlq(), [])
+
+    def test_a_create_whose_answer_was_lost_makes_one_deal(self):
+        # The create commits after the connector gave up waiting (timeout
+        # 1s, the answer 1.5 s late); the retry, after create_settle,
+        # finds the deal through the association and updates it.
+        self.sim.set_latency(1500, "/crm/v3/objects/deals/batch/create")
+        email = "late@d.example"
+        self.qualify(email, company="Late")
+        wait_until(lambda: self.sim.get_contact(email=email) and
+                   self.deals_of(email), 20, what="the late deal")
+        self.sim.set_latency(0)
+        wait_until(lambda: lead(self.redis, email).get("ids.hs"), 20,
+                   what="the handoff delivered")
+        # A second create sent before the first landed would land up to
+        # 1.5 s later.
+        time.sleep(2.0)
+        self.assertEqual(len(self.deals_of(email)), 1)
+        self.assertEqual(len(self.calls("/deals/batch/create")), 1)
+        self.assertEqual(len(self.calls("/deals/batch/update")), 1)
+        self.assertEqual(self.dlq(), [])
+
+    def test_a_bad_deal_stage_goes_to_the_dlq_with_hubspots_words(self):
+        self.b.stop()
+        self.b = self.start_batond(
+            {"crm": CRM, "hs": hs_conf(self.sim, role="sales",
+                                       deal_stage="nosuchstage")},
+            daemon={"rules": self.rules_path})
+        self.qualify("bad@d.example")
+        d = wait_until(self.dlq, 20, what="a DLQ entry")
+        self.assertIn("deal: VALIDATION_ERROR", d[0]["error"])
+        self.assertIn("nosuchstage", d[0]["error"])
+        # The contact was written; no deal was.
+        self.assertTrue(self.sim.get_contact(email="bad@d.example"))
+        self.assertEqual(self.deals_of("bad@d.example"), [])
+
+
+class SalesHandoffEcho(PushCase):
+    """Without app_id the connector knows its own deal by the echo
+    record: the deal.creation webhook of a deal it made is not a rep's
+    deal."""
+
+    role = "sales"
+    webhooks = True
+
+    def setUp(self):
+        self.hs_extra = {"app_id": None}
+        super().setUp()
+
+    def test_own_deal_creation_is_not_ingested(self):
+        email = "echo@d.example"
+        self.qualify(email, company="Echo")
+        wait_until(lambda: lead(self.redis, email).get("ids.hs"), 20,
+                   what="the handoff delivered")
+        self.sim.flush_webhooks()
+        wait_until(lambda: [d for d in self.sim.get_deliveries()
+                            if "deal.creation" in json.dumps(d)], 10,
+                   what="the deal.creation webhook")
+        self.sim.flush_webhooks()
+        time.sleep(0.5)
+        self.assertEqual(self.hs_events(email, "deal.stage"), [])
+        # A rep's deal for the same contact is.
+        c = self.sim.get_contact(email=email)
+        self.sim.rep_create("deals", {"dealname": "Rep's",
+                                      "dealstage": "qualifiedtobuy"},
+                            associations=[c["id"]])
+        self.sim.flush_webhooks()
+        ev = wait_until(lambda: self.hs_events(email, "deal.stage"), 15,
+                        what="the rep's deal.stage")
+        self.assertEqual(ev[0]["data"]["stage"], "qualifiedtobuy")
 
 
 if __name__ == "__main__":

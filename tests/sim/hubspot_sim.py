@@ -2345,6 +2345,14 @@ class Handler(SimHandler):
                                     "VALIDATION_ERROR").body)
 
     def send_json(self, status, obj, headers=None):
+        """Answers; a client that is gone (it timed out: the latency
+        fault) is not a simulator error, the call stays in the log."""
+        try:
+            self._send_json(status, obj, headers)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def _send_json(self, status, obj, headers=None):
         data = b"" if obj is None else dumps(obj).encode("utf-8")
         self.send_response(status)
         corr = obj.get("correlationId") if isinstance(obj, dict) else None

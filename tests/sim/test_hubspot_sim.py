@@ -26,7 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from simtest import run_module, vendor_samples  # noqa: E402
-from hubspot_sim import (DEFAULT_TOKEN, AUTH_MESSAGE, HubSpotSim,  # noqa
+from hubspot_sim import (DEFAULT_TOKEN, AUTH_MESSAGE, HsError, HubSpotSim,  # noqa
                          sign_v1, sign_v2, sign_v3)
 
 SAMPLES = vendor_samples("hubspot")
@@ -423,6 +423,60 @@ class TestObjects(Base):
                                    )[0], 204)
         self.assertEqual(len(self.ok("GET", "/crm/v4/objects/contacts/101/"
                                      "associations/deals")["results"]), 1)
+
+    def test_v4_batch_association_read(self):
+        self.contact(email="a@example.com")            # 101
+        self.contact(email="b@example.com")            # 102
+        self.ok("POST", D, {"properties": {"dealname": "One"},
+                            "associations": [{"to": {"id": "101"},
+                                              "types": [{
+                                                  "associationCategory":
+                                                  "HUBSPOT_DEFINED",
+                                                  "associationTypeId": 3}]}]},
+                201)
+        path = "/crm/v4/associations/contacts/deals/batch/read"
+        st, r, _ = self.call("POST", path, {"inputs": [{"id": "101"},
+                                                       {"id": "102"}]})
+        self.assertEqual(st, 207)
+        self.assertEqual(r["results"], [{"from": {"id": "101"}, "to": [
+            {"toObjectId": 5001, "associationTypes": [{
+                "category": "HUBSPOT_DEFINED", "typeId": 4,
+                "label": None}]}]}])
+        self.assertEqual(r["numErrors"], 1)
+        self.assertEqual(r["errors"][0]["context"], {"fromObjectId": ["102"]})
+        r = self.ok("POST", path, {"inputs": [{"id": "101"}]})
+        self.assertEqual(r["status"], "COMPLETE")
+        st, e, _ = self.call("POST", path, {"inputs": [{"id": str(i)}
+                                                       for i in range(101)]})
+        self.assertError(st, e, 400, "VALIDATION_ERROR")
+        st, e, _ = self.call("GET", path)
+        self.assertEqual(st, 405)
+
+    def test_form_submission_and_email_events_roll_up(self):
+        self.contact(email="f@example.com")
+        self.sim.rep_form_submit("demo-request", email="f@example.com",
+                                 page="Pricing", at=1717243200000)
+        self.sim.rep_form_submit("webinar", email="f@example.com",
+                                 at=1717243260000)
+        self.sim.rep_email_event("click", "June", email="f@example.com",
+                                 at=1717243320000)
+        p = self.sim.get_contact(email="f@example.com")["properties"]
+        self.assertEqual(p["recent_conversion_event_name"], "webinar")
+        self.assertEqual(p["first_conversion_event_name"],
+                         "demo-request: Pricing")
+        self.assertEqual(p["recent_conversion_date"],
+                         "2024-06-01T12:01:00.000Z")
+        self.assertEqual(p["num_conversion_events"], "2")
+        self.assertEqual(p["hs_email_last_click_date"],
+                         "2024-06-01T12:02:00.000Z")
+        self.assertEqual(p["hs_email_click"], "1")
+        self.assertEqual(p["lastmodifieddate"], "2024-06-01T12:02:00.000Z")
+        # HubSpot sets them, not the API.
+        st, e, _ = self.call("PATCH", C + "/101", {"properties": {
+            "recent_conversion_date": "2024-01-01T00:00:00Z"}})
+        self.assertError(st, e, 400, "VALIDATION_ERROR")
+        with self.assertRaises(HsError):
+            self.sim.rep_email_event("bounce", "x", email="f@example.com")
 
     def test_list_paging(self):
         for i in range(5):

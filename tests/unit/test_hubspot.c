@@ -908,6 +908,68 @@ test_company_size(void **state)
 
 /* ---- The echo record --------------------------------------------------- */
 
+/* A v4 batch association read, and the deal create body. */
+static void
+test_deal_bodies(void **state)
+{
+	static const char ans[] = "{\"status\":\"COMPLETE\",\"results\":["
+	    "{\"from\":{\"id\":\"101\"},\"to\":[{\"toObjectId\":5001,"
+	    "\"associationTypes\":[]},{\"toObjectId\":\"5003\"}]}],"
+	    "\"errors\":[{\"category\":\"OBJECT_NOT_FOUND\","
+	    "\"context\":{\"fromObjectId\":[\"102\"]}}]}";
+	const char *contacts[] = { "101", "102" };
+	json_t *props[2], *root;
+	struct hs_assoc a;
+	char err[256], *body;
+
+	(void)state;
+	assert_int_equal(hs_assoc_parse(ans, strlen(ans), &a, err,
+	    sizeof(err)), 0);
+	assert_int_equal(a.n, 2);
+	assert_string_equal(a.v[0].from, "101");
+	assert_string_equal(a.v[0].to, "5001");
+	assert_string_equal(a.v[1].to, "5003");
+	hs_assoc_clear(&a);
+	assert_int_equal(hs_assoc_parse("{\"results\":[{\"from\":{\"id\":"
+	    "\"x\"},\"to\":[]}]}", 41, &a, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "from.id"));
+	assert_int_equal(hs_assoc_parse("{\"results\":[{\"from\":{\"id\":"
+	    "\"1\"},\"to\":{}}]}", 41, &a, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "to: expected an array"));
+	assert_null(a.v);
+
+	body = hs_assoc_read_body(contacts, 2);
+	assert_string_equal(body, "{\"inputs\":[{\"id\":\"101\"},"
+	    "{\"id\":\"102\"}]}");
+	free(body);
+	assert_null(hs_assoc_read_body(contacts, 0));
+
+	props[0] = json_pack("{s:s}", "dealname", "A");
+	props[1] = json_pack("{s:s}", "dealname", "B");
+	body = hs_deal_create_body(contacts, props, 2);
+	root = json_loads(body, 0, NULL);
+	assert_non_null(root);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(
+	    json_array_get(json_object_get(root, "inputs"), 1),
+	    "properties"), "dealname")), "B");
+	{
+		json_t *as = json_array_get(json_object_get(json_array_get(
+		    json_object_get(root, "inputs"), 1), "associations"), 0);
+		json_t *t = json_array_get(json_object_get(as, "types"), 0);
+
+		assert_string_equal(json_string_value(json_object_get(
+		    json_object_get(as, "to"), "id")), "102");
+		assert_int_equal(json_integer_value(json_object_get(t,
+		    "associationTypeId")), 3);
+		assert_string_equal(json_string_value(json_object_get(t,
+		    "associationCategory")), "HUBSPOT_DEFINED");
+	}
+	json_decref(root);
+	free(body);
+	json_decref(props[0]);
+	json_decref(props[1]);
+}
+
 /* Form submissions and email engagement rolled up on a contact: each
  * reported only by a change near its own time. */
 static void
@@ -1112,6 +1174,7 @@ main(void)
 		cmocka_unit_test(test_mapping),
 		cmocka_unit_test(test_company_size),
 		cmocka_unit_test(test_activities),
+		cmocka_unit_test(test_deal_bodies),
 		cmocka_unit_test(test_echo),
 		cmocka_unit_test(test_conf_ok),
 		cmocka_unit_test(test_conf_errors),
