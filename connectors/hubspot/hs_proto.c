@@ -1449,9 +1449,8 @@ hs_contact_data(const struct hs_map *m, const json_t *props, const char *id)
 /* A datetime property's value in ms: ISO 8601 as CRM v3 answers, or
  * epoch milliseconds as older APIs do.  0 when neither. */
 static int64_t
-prop_time(const json_t *props, const char *name)
+prop_time_text(const char *v)
 {
-	const char *v = json_string_value(json_object_get(props, name));
 	int64_t ms = 0;
 
 	if (v == NULL || v[0] == '\0')
@@ -1459,6 +1458,12 @@ prop_time(const json_t *props, const char *name)
 	if (strspn(v, "0123456789") == strlen(v) && strlen(v) <= 15)
 		return strtoll(v, NULL, 10);
 	return timestamp_parse_rfc3339(v, &ms) == 0 && ms > 0 ? ms : 0;
+}
+
+static int64_t
+prop_time(const json_t *props, const char *name)
+{
+	return prop_time_text(json_string_value(json_object_get(props, name)));
 }
 
 size_t
@@ -1605,6 +1610,23 @@ hs_echo_add(struct hs_echo *e, const char *id, const char *prop,
 	return 0;
 }
 
+/* Whether a written value and one HubSpot shows are the same: equal
+ * text, or the same instant written as ISO 8601 and read as epoch
+ * milliseconds (or the other way round), as datetime properties are. */
+static bool
+same_value(const char *written, const char *shown)
+{
+	int64_t a, b;
+
+	if (strcmp(written, shown) == 0)
+		return true;
+	if (strchr(written, 'T') == NULL && strchr(shown, 'T') == NULL)
+		return false;
+	a = prop_time_text(written);
+	b = prop_time_text(shown);
+	return a > 0 && a == b;
+}
+
 bool
 hs_echo_match(const struct hs_echo *e, const char *id, const char *prop,
     const char *value, int64_t now_ms)
@@ -1615,7 +1637,7 @@ hs_echo_match(const struct hs_echo *e, const char *id, const char *prop,
 		const struct hs_echo_entry *x = &e->v[(e->head + k) % e->cap];
 
 		if (now_ms - x->at <= e->ttl_ms && strcmp(x->id, id) == 0 &&
-		    strcmp(x->prop, prop) == 0 && strcmp(x->value, value) == 0)
+		    strcmp(x->prop, prop) == 0 && same_value(x->value, value))
 			return true;
 	}
 	return false;
@@ -1664,7 +1686,7 @@ hs_echo_poll_match(const struct hs_echo *e, const char *id,
 		cur = json_string_value(json_object_get(props, x->prop));
 		if (json_object_get(props, x->prop) == NULL)
 			continue;       /* not read: cannot disagree */
-		if (strcmp(cur != NULL ? cur : "", x->value) != 0)
+		if (!same_value(x->value, cur != NULL ? cur : ""))
 			return false;
 	}
 	return near;

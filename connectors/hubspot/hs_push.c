@@ -11,7 +11,7 @@
  *      opportunity, won -> customer; lost, rejected and recycled never
  *      move it), hs_lead_status (lead_status.* and its defaults) and
  *      baton_stage, baton_reason, baton_score, baton_owner, baton_updated
- *      (ms).  handoff.mql sets the mapped contact properties of the
+ *      (ISO 8601, as HubSpot shows datetime properties).  handoff.mql sets the mapped contact properties of the
  *      snapshot's attrs, lifecyclestage marketingqualifiedlead (forward
  *      only), baton_stage mql, baton_score, baton_owner, baton_updated
  *      and, as baton_reason, "Qualified because: " and the reasons.
@@ -487,7 +487,7 @@ group_add(struct hs_ctx *ctx, struct hs_group *g,
 	const json_t *d = ev->data;
 	const char *want = NULL, *status = NULL, *stage;
 	json_t *why = NULL;
-	char ms[32];
+	char when[40];
 
 	if (strncmp(ev->type, "feedback.", 9) == 0) {
 		const struct hs_feedback_map *m = hs_feedback_map(ev->type);
@@ -531,9 +531,9 @@ group_add(struct hs_ctx *ctx, struct hs_group *g,
 	json_decref(why);
 	set_str(g->props, "baton_score", json_object_get(d, "score"));
 	set_str(g->props, "baton_owner", json_object_get(d, "owner"));
-	snprintf(ms, sizeof(ms), "%lld", (long long)(ev->at_ms > 0 ?
-	    ev->at_ms : timestamp_now_ms()));
-	json_object_set_new(g->props, "baton_updated", json_string(ms));
+	timestamp_format(ev->at_ms > 0 ? ev->at_ms : timestamp_now_ms(), when,
+	    sizeof(when));
+	json_object_set_new(g->props, "baton_updated", json_string(when));
 }
 
 int

@@ -1075,6 +1075,22 @@ test_echo(void **state)
 	assert_false(hs_echo_poll_match(&e, "51", props, 2500, 30000, 3000));
 	json_decref(props);
 	hs_echo_clear(&e);
+
+	/* A datetime written as ISO 8601 comes back as epoch ms (a webhook's
+	 * propertyValue) or as ISO with other digits: the same instant. */
+	assert_int_equal(hs_echo_init(&e, 4, 600000), 0);
+	hs_echo_add(&e, "51", "baton_updated", "2024-06-01T12:00:00.000Z",
+	    1000);
+	assert_true(hs_echo_match(&e, "51", "baton_updated", "1717243200000",
+	    2000));
+	assert_true(hs_echo_match(&e, "51", "baton_updated",
+	    "2024-06-01T12:00:00Z", 2000));
+	assert_false(hs_echo_match(&e, "51", "baton_updated", "1717243200001",
+	    2000));
+	/* Numbers are not times: "10" is not "10.0" or a date. */
+	hs_echo_add(&e, "51", "baton_score", "10", 1000);
+	assert_false(hs_echo_match(&e, "51", "baton_score", "10.0", 2000));
+	hs_echo_clear(&e);
 	hs_echo_clear(&e);
 }
 
