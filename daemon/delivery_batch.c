@@ -7,7 +7,7 @@
  * that XACK acknowledged something (the entry was still pending) the
  * item's effect: a dropped item's DLQ entry, an accepted item's record id
  * on the lead (ids.<NAME>, with the lead's `ver` bumped so the rules
- * worker reloads its copy).  An acknowledgement and its effect therefore
+ * worker reloads its copy, and PREFIX:ref:<NAME>:<id> naming the lead).  An acknowledgement and its effect therefore
  * happen together or not at all, and a commit sent twice (its reply was
  * lost) does nothing the second time.  Items to retry are not in the
  * commit: they stay pending and wait for their backoff in memory.
@@ -55,6 +55,8 @@ static const char commit_script[] =
     "          redis.call('HGET', kh, f) ~= ARGV[i + 4] then\n"
     "        redis.call('HSET', kh, f, ARGV[i + 4])\n"
     "        redis.call('HINCRBY', kh, 'ver', 1)\n"
+    "        redis.call('SET', ARGV[5] .. 'ref:' .. ARGV[2] .. ':' ..\n"
+    "          ARGV[i + 4], ARGV[i + 3])\n"
     "      end\n"
     "    end\n"
     "    if ARGV[i + 1] == '2' then\n"

@@ -261,8 +261,25 @@ need_string(const json_t *data, const char *name, const char *type,
 	return json_string_value(v);
 }
 
+const char *
+baton_event_lead_ref(const char *lead)
+{
+	size_t n;
+
+	if (lead == NULL || strncmp(lead, EVENT_LEAD_REF,
+	    sizeof(EVENT_LEAD_REF) - 1) != 0)
+		return NULL;
+	lead += sizeof(EVENT_LEAD_REF) - 1;
+	n = strlen(lead);
+	if (n == 0 || n > EVENT_REF_MAX || strspn(lead, "ABCDEFGHIJKLMNOPQRSTU"
+	    "VWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != n)
+		return NULL;
+	return lead;
+}
+
 /*
- * Checks a complete event: known type, a lead that is its own lead key, a
+ * Checks a complete event: known type, a lead that is its own lead key
+ * (or a well-formed "ref:<id>"), a
  * non-empty id of at most EVENT_ID_MAX bytes, a time from 1970 to 9999,
  * data an object (data.custom, when present, an object too), and the
  * type's own fields as event.h lists them.  Returns 0, or -1 with a
@@ -280,13 +297,14 @@ baton_event_validate(const struct baton_event *ev, char *err, size_t errlen)
 		    ev->type ? ev->type : "");
 		return -1;
 	}
-	if (ev->lead == NULL || baton_event_lead_key(ev->lead, key, sizeof(key),
-	    why, sizeof(why)) == -1) {
+	if (baton_event_lead_ref(ev->lead) != NULL) {
+		/* Resolved by the intake (stream.c). */
+	} else if (ev->lead == NULL || baton_event_lead_key(ev->lead, key,
+	    sizeof(key), why, sizeof(why)) == -1) {
 		error_set(err, errlen, "lead: not an email address: %s",
 		    ev->lead ? why : "missing");
 		return -1;
-	}
-	if (strcmp(key, ev->lead) != 0) {
+	} else if (strcmp(key, ev->lead) != 0) {
 		error_set(err, errlen, "lead: not normalized (expected \"%s\")",
 		    key);
 		return -1;

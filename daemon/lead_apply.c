@@ -1213,6 +1213,11 @@ lead_apply_event(const struct rules *r, struct rules_eval *ev,
 		    event->type : "an", entry_id, why);
 		return -1;
 	}
+	if (baton_event_lead_ref(event->lead) != NULL) {
+		error_set(err, errlen, "event %s names its lead as %s, which "
+		    "only the intake resolves", entry_id, event->lead);
+		return -1;
+	}
 	if (strcmp(event->lead, l->key) != 0) {
 		error_set(err, errlen, "event %s is for lead %s, not %s",
 		    entry_id, event->lead, l->key);

@@ -20,7 +20,10 @@
  * not by `seq`).
  *
  * Per part, inside Redis: HGET ver (only for a part that touches the
- * hash), HSET (changed fields with ver + 1 and seq), HDEL when fields go,
+ * hash), HSET (changed fields with ver + 1 and seq) and, for each ids.<S>
+ * field set, SET PREFIX:ref:<S>:<id> to the lead's name (how an event
+ * naming its lead "ref:<id>" finds it; removed with an erased lead),
+ * HDEL when fields go,
  * LPUSH of the history lines and LTRIM only when the list grew past its
  * cap, one XADD (MAXLEN ~) per derived entry, one ZADD and one ZREM for
  * all the timers added and removed; and per call one XACK.
@@ -61,6 +64,7 @@ static const char commit_script[] =
     "local i = 5\n"
     "local function take() i = i + 1; return ARGV[i - 1] end\n"
     "local acks = {}\n"
+    "local base = string.sub(KEYS[1], 1, #KEYS[1] - 3)\n"
     "local function part(kh, kl)\n"
     "  local want, seq, ack = take(), take(), take()\n"
     "  local touch = want ~= ''\n"
@@ -77,6 +81,13 @@ static const char commit_script[] =
     "    if seq ~= '' then t[#t + 1] = 'seq'; t[#t + 1] = seq end\n"
     "  end\n"
     "  if #t > 0 then redis.call('HSET', kh, unpack(t)) end\n"
+    "  for k = 1, #t - 1, 2 do\n"
+    "    local f = t[k]\n"
+    "    if type(f) == 'string' and string.sub(f, 1, 4) == 'ids.' then\n"
+    "      redis.call('SET', base .. 'ref:' .. string.sub(f, 5) .. ':' ..\n"
+    "        t[k + 1], string.sub(kh, #base + 6))\n"
+    "    end\n"
+    "  end\n"
     "  n = tonumber(take())\n"
     "  if n > 0 then\n"
     "    t = {}\n"
@@ -126,6 +137,16 @@ static const char commit_script[] =
     "    end\n"
     "  end\n"
     "  if pat ~= '' then\n"
+    "    local h = redis.call('HGETALL', kh)\n"
+    "    for k = 1, #h - 1, 2 do\n"
+    "      if string.sub(h[k], 1, 4) == 'ids.' then\n"
+    "        local rk = base .. 'ref:' .. string.sub(h[k], 5) .. ':' ..\n"
+    "          h[k + 1]\n"
+    "        if redis.call('GET', rk) == string.sub(kh, #base + 6) then\n"
+    "          redis.call('DEL', rk)\n"
+    "        end\n"
+    "      end\n"
+    "    end\n"
     "    redis.call('DEL', kh, kl)\n"
     "    local cur = '0'\n"
     "    repeat\n"

@@ -60,7 +60,10 @@
  * the survivor, set by the rules worker on lead.merged) is followed, up
  * to 5 hops: the event is written, and numbered, as the survivor's.  The
  * alias key and a followed lead hash are computed here rather than passed
- * in KEYS (batond does not run on Redis Cluster). */
+ * in KEYS (batond does not run on Redis Cluster).  A lead given as
+ * "ref:<id>" is first looked up as PREFIX:ref:<source>:<id>; when no lead
+ * has that id the event is not written (2 in the answer) and its dedupe
+ * mark is removed, so a redelivery looks again. */
 #define STREAM_SCRIPT_EVENTS \
     "for i = 1, n do\n" \
     "  local mark, lead = KEYS[1 + i], KEYS[1 + n + i]\n" \
@@ -70,6 +73,15 @@
     "    local a = 4 + (i - 1) * 6\n" \
     "    local name = ARGV[a + 1]\n" \
     "    local base = string.sub(lead, 1, #lead - #name - 5)\n" \
+    "    if string.sub(name, 1, 4) == 'ref:' then\n" \
+    "      name = redis.call('GET', base .. 'ref:' .. ARGV[a + 2] .. ':' ..\n" \
+    "        string.sub(name, 5))\n" \
+    "      if name then lead = base .. 'lead:' .. name end\n" \
+    "    end\n" \
+    "    if not name then\n" \
+    "      redis.call('DEL', mark)\n" \
+    "      out[i] = 2\n" \
+    "    else\n" \
     "    for hop = 1, 5 do\n" \
     "      local to = redis.call('GET', base .. 'alias:' .. name)\n" \
     "      if not to then break end\n" \
@@ -98,6 +110,7 @@
     "      return redis.error_reply(r.err)\n" \
     "    end\n" \
     "    out[i] = 1\n" \
+    "    end\n" \
     "  end\n" \
     "end\n"
 
@@ -265,8 +278,15 @@ append_reply(struct redisReply *reply, void *arg)
 	for (k = 0, off = 0; k < q->nparts; k++) {
 		size_t written = 0;
 
-		for (i = 0; i < q->parts[k].n; i++)
+		for (i = 0; i < q->parts[k].n; i++) {
+			const struct baton_event *ev = q->parts[k].evs[i];
+
 			written += reply->element[off + i]->integer == 1;
+			if (reply->element[off + i]->integer == 2)
+				log_info("stream: %s event %s:%s names its lead "
+				    "as %s, which no lead has: not written",
+				    ev->type, ev->source, ev->id, ev->lead);
+		}
 		off += q->parts[k].n;
 		q->parts[k].cb(0, written, q->parts[k].n - written,
 		    q->parts[k].arg);

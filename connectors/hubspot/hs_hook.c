@@ -27,11 +27,12 @@
  *      lead.activity contact_deleted (the lead's state is kept);
  *      contact.merge -> lead.merged {from: merged-away email} on the
  *      survivor's email; contact.privacyDeletion -> lead.forget {reason:
- *      privacy}; deal.* (role sales) -> deal.stage on the associated
- *      contact's email.  An event whose contact or email cannot be found
- *      any more is logged and acknowledged: HubSpot erases a privacy
- *      deletion's record for good, so only an email this process saw
- *      before can be forgotten.
+ *      privacy}, on the email when this process knows it, else on
+ *      "ref:<contact id>" (HubSpot erases the record for good; the
+ *      intake finds the lead whose ids.<NAME> is that contact, see
+ *      EVENT_LEAD_REF); deal.* (role sales) -> deal.stage on the
+ *      associated contact's email.  Another event whose contact or email
+ *      cannot be found any more is logged and acknowledged.
  */
 #include <sys/queue.h>
 
@@ -559,13 +560,11 @@ hook_events(struct hs_hook *h)
 		} else if (strcmp(e->object, "contact") == 0 &&
 		    strcmp(e->action, "privacyDeletion") == 0) {
 			if (!lead_key(ctx, "privacy deletion", id, email_of(h,
-			    id), key)) {
-				connector_log(ctx->ci, LOG_LEVEL_NOTICE,
-				    "webhook: contact %s was deleted for "
-				    "privacy, but its email is no longer "
-				    "known: nothing to forget here", id);
-				continue;
-			}
+			    id), key))
+				/* HubSpot erased the email: the lead whose
+				 * ids.<NAME> is this contact. */
+				snprintf(key, sizeof(key), "%s%s",
+				    EVENT_LEAD_REF, id);
 			snprintf(eid, sizeof(eid), "forget:%s", id);
 			emit(h, EVENT_LEAD_FORGET, key, eid, e->occurred_at,
 			    json_pack("{s:s}", "reason", "privacy"));

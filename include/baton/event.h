@@ -39,6 +39,17 @@
 #define EVENT_LEAD_FORGET   "lead.forget"
 
 #define EVENT_LEAD_MAX 254      /* longest lead key (an email address) */
+
+/*
+ * A source that knows a lead only by its own record id (a deleted record
+ * whose email it can no longer read) names it "ref:<id>" in the event's
+ * lead: the intake writes the event for the lead whose ids.<source> is
+ * <id> (the key PREFIX:ref:<source>:<id>, kept wherever ids.* are set)
+ * and drops it, as a duplicate is dropped, when no lead has that id.
+ * <id> is 1..EVENT_REF_MAX bytes of [A-Za-z0-9._-].
+ */
+#define EVENT_LEAD_REF "ref:"
+#define EVENT_REF_MAX 64
 #define EVENT_ID_MAX   256      /* longest source event id */
 
 struct baton_event {
@@ -74,6 +85,10 @@ int baton_event_set_source(struct baton_event *ev, const char *source);
  */
 int baton_event_lead_key(const char *email, char *out, size_t outlen, char *err,
     size_t errlen);
+
+/* The <id> of a lead given as "ref:<id>" (see EVENT_LEAD_REF), or NULL
+ * when lead is not one (an email lead key, or a malformed ref). */
+const char *baton_event_lead_ref(const char *lead);
 
 /* Returns 1 when type is one of the intake types above, else 0. */
 int baton_event_type_known(const char *type);

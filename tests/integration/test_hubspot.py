@@ -4,12 +4,15 @@ batond and tests/sim/hubspot_sim.py delivering signed webhooks.
 A contact created by a rep arrives as lead.upserted with its full
 properties; bad and stale signatures answer 401; the connector's own API
 writes do not come back as events; merges and privacy deletions reach the
-events stream as lead.merged and lead.forget; form submissions and
+events stream as lead.merged and lead.forget (a privacy deletion of a
+contact whose email this process never saw finds its lead by the contact
+id; one no lead has is acknowledged and not written); form submissions and
 marketing email clicks HubSpot rolls up on a contact become lead.activity
 once, by webhook or by poll; a bulk import of 25,000
 contacts sharing one lastmodifieddate (past the search API's 10,000 cap
 and across page boundaries) arrives through polling, each contact once."""
 
+import hashlib
 import json
 import os
 import sys
@@ -18,7 +21,7 @@ import urllib.request
 
 import harness
 from harness import BatonCase, wait_until
-from rules_helpers import entries
+from rules_helpers import SPEC_RULES, entries, lead, write_rules
 
 sys.path.insert(0, os.path.join(harness.SOURCE_DIR, "tests", "sim"))
 from hubspot_sim import HubSpotSim  # noqa: E402
@@ -215,6 +218,69 @@ class Webhooks(HubSpotCase):
         wait_until(lambda: self.hs_events("lead.upserted",
                                           "storm@x.example"), 30,
                    what="the contact after the storm")
+
+
+class PrivacyByRef(BatonCase):
+    """A privacy deletion HubSpot sends after it has erased the email:
+    the lead is found by its contact id (ids.hs, PREFIX:ref:hs:<id>)."""
+
+    def setUp(self):
+        super().setUp()
+        self.sim = HubSpotSim(port=0, retry_schedule=[0.2, 0.5]).start()
+        self.addCleanup(self.sim.stop)
+        self.start_redis()
+        self.rules = write_rules(self.tmp, SPEC_RULES)
+        self.b = self.start()
+
+    def start(self):
+        b = self.start_batond({"hs": hs_conf(self.sim)},
+                              daemon={"rules": self.rules})
+        self.sim.set_config(webhook_url=f"http://127.0.0.1:{b.port}"
+                            f"/hooks/hs")
+        return b
+
+    def test_forgets_a_lead_whose_email_this_process_never_saw(self):
+        email = "erase@x.example"
+        c = self.sim.rep_create("contacts", {"email": email,
+                                             "firstname": "Er"})
+        self.sim.flush_webhooks()
+        wait_until(lambda: lead(self.redis, email).get("ids.hs") ==
+                   c["id"], 15, what="ids.hs on the lead")
+        self.assertEqual(self.redis.command("GET", f"baton:ref:hs:"
+                                            f"{c['id']}"), email)
+        # A new process has no memory of the contact's email.
+        self.b.stop()
+        self.b = self.start()
+        self.sim.rep_privacy_delete(c["id"])
+        self.sim.flush_webhooks()
+        wait_until(lambda: self.redis.command(
+            "EXISTS", f"baton:lead:{email}") == 0, 15,
+            what="the lead erased")
+        self.assertEqual(self.redis.command(
+            "EXISTS", f"baton:ref:hs:{c['id']}"), 0)
+        digest = hashlib.sha256(email.encode()).hexdigest()
+        gone = entries(self.redis, "decisions", f"sha256:{digest}",
+                       "lead.forgotten")
+        self.assertEqual(len(gone), 1)
+        forget = [f for _, f in entries(self.redis, "events", None,
+                                        "lead.forget")]
+        self.assertEqual([f["lead"] for f in forget], [email])
+
+    def test_a_contact_no_lead_has_is_acknowledged_and_not_written(self):
+        # Imported without webhooks: no lead ever had it.
+        self.sim.bulk_create("contacts", 1, webhooks=False,
+                             properties={"email": "never@x.example"})
+        cid = self.sim.get_contact(email="never@x.example")["id"]
+        self.sim.rep_privacy_delete(cid)
+        self.sim.flush_webhooks()
+        d = wait_until(lambda: [x for x in self.sim.get_deliveries()
+                                if x["status"]], 10, what="a delivery")
+        self.assertIn(d[-1]["status"], (200, 204))
+        wait_until(lambda: "which no lead has" in self.b.log_text(), 10,
+                   what="the log line")
+        self.assertEqual(entries(self.redis, "events", None, "lead.forget"),
+                         [])
+        self.assertEqual(self.redis.command("KEYS", "baton:lead:ref*"), [])
 
 
 class Polling(BatonCase):

@@ -308,12 +308,44 @@ test_data_json(void **state)
 	assert_null(baton_event_data_json(NULL));
 }
 
+/* A lead named by the source's record id, and what validate makes of it. */
+static void
+test_lead_ref(void **state)
+{
+	struct baton_event *ev;
+	char err[128];
+
+	(void)state;
+	assert_string_equal(baton_event_lead_ref("ref:12345"), "12345");
+	assert_string_equal(baton_event_lead_ref("ref:00Q5e.x_y-z"),
+	    "00Q5e.x_y-z");
+	assert_null(baton_event_lead_ref("ref:"));
+	assert_null(baton_event_lead_ref("ref:a b"));
+	assert_null(baton_event_lead_ref("ref:a@b.example"));
+	assert_null(baton_event_lead_ref("a@b.example"));
+	assert_null(baton_event_lead_ref(NULL));
+	assert_null(baton_event_lead_ref("ref:0123456789012345678901234567890"
+	    "12345678901234567890123456789012345"));       /* 65 bytes */
+
+	ev = baton_event_new(EVENT_LEAD_FORGET, "ref:12345", "forget:1",
+	    1700000000000LL, json_pack("{s:s}", "reason", "privacy"));
+	assert_non_null(ev);
+	assert_int_equal(baton_event_validate(ev, err, sizeof(err)), 0);
+	baton_event_free(ev);
+	ev = baton_event_new(EVENT_LEAD_FORGET, "ref:a b", "forget:1",
+	    1700000000000LL, json_pack("{s:s}", "reason", "privacy"));
+	assert_int_equal(baton_event_validate(ev, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "lead"));
+	baton_event_free(ev);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_new_free),
 		cmocka_unit_test(test_lead_key),
+		cmocka_unit_test(test_lead_ref),
 		cmocka_unit_test(test_type_known),
 		cmocka_unit_test(test_validate_common),
 		cmocka_unit_test(test_validate_id_length),
