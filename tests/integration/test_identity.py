@@ -81,6 +81,30 @@ class Identity(BatonCase):
         self.assertEqual(h["seq"], "1")
         self.assertEqual(float(h["score"]), 0)
 
+    def test_forget_takes_the_merged_addresses_along(self):
+        # old -> mid -> keep: forgetting keep leaves no key naming any of
+        # the three addresses.
+        post(self.b, upsert("old@acme.example", at=NOW, title="CTO"))
+        post(self.b, upsert("mid@acme.example", at=NOW, title="CFO"))
+        self.qualify("keep@acme.example")
+        post(self.b, ev("lead.merged", "mid@acme.example", at=NOW,
+                        **{"from": "old@acme.example"}))
+        wait_settled(self.redis)
+        post(self.b, ev("lead.merged", "keep@acme.example", at=NOW,
+                        **{"from": "mid@acme.example"}))
+        wait_settled(self.redis)
+        self.assertEqual(self.redis.command(
+            "SMEMBERS", "baton:lead:keep@acme.example:merged"),
+            ["mid@acme.example"])
+        post(self.b, ev("lead.forget", "keep@acme.example", at=NOW,
+                        reason="privacy"))
+        wait_settled(self.redis)
+        left = [k for k in self.redis.command("KEYS", "baton:*")
+                if "acme.example" in k]
+        self.assertEqual(left, [])
+        self.assertEqual([m for m in self.redis.command(
+            "ZRANGE", "baton:sla", 0, -1) if "acme.example" in m], [])
+
     def test_bad_merge_is_refused_with_the_field(self):
         r = self.b.post("crm", {"events": [ev(
             "lead.merged", "keep@acme.example", at=NOW,
