@@ -18,7 +18,10 @@
  *      associated contact (role sales), whose email comes from the same
  *      batch reads.  The request waits for its reads (read_timeout, well
  *      inside HubSpot's 5 s); any failed read answers 503 so HubSpot sends
- *      the events again.  While HubSpot asks the connector to wait (429),
+ *      the events again.  A deadline of its own (read_linger +
+ *      read_timeout + 100 ms, at most 4.8 s) answers 503 even when a read
+ *      waits in the HTTP client's queue past its timeout, which libcurl
+ *      7.88 does not always notice in time.  While HubSpot asks the connector to wait (429),
  *      requests that need a read answer 503 at once.
  *   5. Events: contact.creation / propertyChange -> lead.upserted with the
  *      mapped properties (id "<contact id>:<lastmodifieddate ms>", the
@@ -64,6 +67,9 @@ struct hs_hook {
 	                                 * webhook() runs */
 	bool queued;                    /* has ids in the read queue */
 	bool failed;
+	bool answered;                  /* the deadline answered 503; call
+	                                 * is NULL, reads still hold it */
+	struct event *deadline;
 	char why[HS_MESSAGE_MAX];       /* the first failure */
 };
 
@@ -91,6 +97,17 @@ struct hs_read {
 
 static void hook_done(struct hs_hook *h);
 
+/* How long after its arrival a request that waits for reads is answered
+ * at the latest: the linger, the reads' own timeout and a margin, within
+ * HubSpot's 5 s. */
+static int64_t
+hook_deadline_ms(const struct hs_ctx *ctx)
+{
+	int64_t ms = ctx->read_linger_ms + ctx->read_timeout_ms + 100;
+
+	return ms < HS_ANSWER_MAX_MS ? ms : HS_ANSWER_MAX_MS;
+}
+
 /* ---- Hooks ------------------------------------------------------------- */
 
 static void
@@ -98,6 +115,8 @@ hook_free(struct hs_hook *h)
 {
 	if (h == NULL)
 		return;
+	if (h->deadline != NULL)
+		event_free(h->deadline);
 	hs_events_clear(&h->ev);
 	free(h->skip);
 	json_decref(h->active);
@@ -643,6 +662,10 @@ hook_done(struct hs_hook *h)
 	int rc = 0;
 
 	TAILQ_REMOVE(&ctx->readq->hooks, h, link);
+	if (h->answered) {
+		hook_free(h);
+		return;
+	}
 	if (h->failed) {
 		rc = webhook_reject(h->call, 503, "%s", h->why);
 	} else {
@@ -650,6 +673,44 @@ hook_done(struct hs_hook *h)
 	}
 	webhook_complete(h->call, rc);
 	hook_free(h);
+}
+
+/* The hook's reads took too long: 503 now, so HubSpot hears back within
+ * its 5 s whatever the HTTP client's queue does; the reads finish later
+ * and only free the hook. */
+static void
+deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct hs_hook *h = arg;
+	int rc;
+
+	(void)fd;
+	(void)what;
+	connector_log(h->ctx->ci, LOG_LEVEL_WARNING, "webhook: HubSpot's "
+	    "reads did not answer within %lld ms: answering 503 so HubSpot "
+	    "retries", (long long)hook_deadline_ms(h->ctx));
+	rc = webhook_reject(h->call, 503, "HubSpot reads did not answer in "
+	    "time");
+	webhook_complete(h->call, rc);
+	h->call = NULL;
+	h->answered = true;
+}
+
+/* Arms the hook's deadline.  Without a loop, the reads' own timeouts
+ * are all there is. */
+static void
+hook_arm_deadline(struct hs_hook *h)
+{
+	struct event_base *base = connector_base(h->ctx->ci);
+	int64_t ms = hook_deadline_ms(h->ctx);
+	struct timeval tv = { (time_t)(ms / 1000),
+	    (suseconds_t)(ms % 1000) * 1000 };
+
+	if (base != NULL && (h->deadline = evtimer_new(base, deadline_cb,
+	    h)) != NULL && evtimer_add(h->deadline, &tv) == -1) {
+		event_free(h->deadline);
+		h->deadline = NULL;
+	}
 }
 
 /* ---- webhook() --------------------------------------------------------- */
@@ -827,6 +888,7 @@ hs_webhook(struct connector_instance *ci, struct webhook_call *call)
 		if (h->waiting > 1) {
 			/* A deal read is out: it completes the hook. */
 			h->waiting--;
+			hook_arm_deadline(h);
 			return CONNECTOR_PENDING;
 		}
 		TAILQ_REMOVE(&q->hooks, h, link);
@@ -839,6 +901,7 @@ hs_webhook(struct connector_instance *ci, struct webhook_call *call)
 	}
 	if (h->queued)
 		readq_arm(ctx);
+	hook_arm_deadline(h);
 	h->waiting--;           /* webhook()'s own reference */
 	return CONNECTOR_PENDING;
 }

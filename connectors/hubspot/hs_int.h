@@ -23,6 +23,8 @@
 
 #define HS_MESSAGE_MAX 768
 #define HS_DAILY_PAUSE_MS (60 * 60 * 1000)      /* daily limit: retry hourly */
+#define HS_ANSWER_MAX_MS 4800   /* a webhook is answered by then (HubSpot
+                                 * waits 5 s) */
 /* A form submission or email engagement is reported by the contact
  * change that shows it, within this of its time (hs_contact_activities). */
 #define HS_ACTIVITY_WINDOW_MS (10 * 60 * 1000)

@@ -35,6 +35,14 @@ class SimHandler(BaseHTTPRequestHandler):
     name = "sim"        # prefix of log lines
     sim = None          # the simulator, set per server
 
+    def handle(self):
+        # A client that hangs up (a timeout, batond cancelling calls on
+        # stop) is what vendors see every day, not a simulator error.
+        try:
+            super().handle()
+        except (ConnectionResetError, BrokenPipeError):
+            self.close_connection = True
+
     def log_message(self, fmt, *args):
         if self.sim.verbose:
             sys.stderr.write("%s: %s - %s\n" %
