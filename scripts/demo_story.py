@@ -12,10 +12,11 @@ simulators and a running batond (Python 3.11 standard library only).
   1. A week of marketing (the seven days before today, event times
      included) for 50 leads, at high speed: sign-up forms create contacts
      in the HubSpot simulator (which sends batond signed v3 webhooks:
-     lead.upserted), and the website and the email tool report form
-     submissions, page views and email clicks to batond's generic webhook
-     connector `website` (signed with X-Baton-Signature; the HubSpot
-     simulator has no forms or engagements API).  Thirteen leads qualify
+     lead.upserted), demo requests are HubSpot forms (recorded on the
+     contact as HubSpot does: lead.activity form_submit), and the website
+     and the email tool report sign-up forms, page views and email clicks
+     to batond's generic webhook connector `website` (signed with
+     X-Baton-Signature).  Thirteen leads qualify
      under SPEC's rules; a few are poor fits (free-mail addresses, small
      companies) that score low whatever they do.
   2. The sales reps work the MQLs in the Salesforce simulator as they
@@ -55,6 +56,11 @@ DAY_MS = 24 * 3600 * 1000
 T0 = time.monotonic()
 OUT_LOCK = threading.Lock()
 COLOR = sys.stdout.isatty()
+
+
+# Why the reps reject (the Lead's Unqualified_Reason__c).
+REJECT_REASONS = ["no budget this year", "student project",
+                  "competitor evaluating us"]
 
 
 def say(text=""):
@@ -423,6 +429,7 @@ class Story:
         self.feed = Feed(args.feed)
         self.fates = {}
         self.sf_ids = {}            # email -> Lead Id
+        self.rejected = []          # emails the reps rejected
         self.opps = {}              # email -> Opportunity Id
         self.actions = []           # [(due, email, step)] pending
         self.done_steps = []
@@ -444,11 +451,16 @@ class Story:
         days, names, self.fates = week_plan(int(time.time() * 1000))
         ncontacts = sum(len(c) for c, _ in days)
         nevents = sum(len(e) for _, e in days)
+        ndemo = sum(1 for _, evs in days for e in evs
+                    if e.get("form") == "demo-request")
         heading(f"a week of marketing, at high speed: {ncontacts} sign-ups "
-                f"in HubSpot, {nevents} website and email events")
-        say("  HubSpot sends signed contact webhooks to /hooks/hubspot; "
-            "the website and the\n  email tool post signed batches to "
-            "/hooks/website.  Between the days, the\n  live feed "
+                f"and {ndemo} demo requests in HubSpot, "
+                f"{nevents - ndemo} website and email events")
+        say("  HubSpot sends signed contact webhooks to /hooks/hubspot "
+            "(sign-ups, and demo\n  request forms as HubSpot records them "
+            "on the contact); the website and the\n  email tool post "
+            "signed batches to /hooks/website.  Between the days, the\n"
+            "  live feed "
             "(batonctl tail -f, condensed) shows what the shared rules "
             "decide.")
         for d, (contacts, events) in enumerate(days):
@@ -458,8 +470,21 @@ class Story:
                     "properties": c["properties"], "at": c["at"],
                     "source": {"changeSource": "FORM",
                                "sourceId": "form:newsletter-signup"}})
-            if events:
-                self.post_website(events)
+            # Demo requests are HubSpot forms: HubSpot records them on
+            # the contact and sends batond the change; the rest comes
+            # from the website and the email tool.
+            for e in events:
+                if e["kind"] == "form_submit" and \
+                        e.get("form") == "demo-request":
+                    control(self.a.hubspot, "POST", "/__sim/rep", {
+                        "action": "form_submit", "email": e["email"],
+                        "form": "demo-request", "page": "Book a demo",
+                        "at": e["at"]})
+            web = [e for e in events if not (
+                e["kind"] == "form_submit" and
+                e.get("form") == "demo-request")]
+            if web:
+                self.post_website(web)
             kinds = {}
             for e in events:
                 k = e["kind"]
@@ -497,10 +522,16 @@ class Story:
             status = {"working": "Working - Contacted",
                       "qualified": "Qualified",
                       "unqualified": "Unqualified"}[step]
+            fields = {"Status": status}
+            if step == "unqualified":
+                fields["Unqualified_Reason__c"] = REJECT_REASONS[
+                    len(self.rejected) % len(REJECT_REASONS)]
+                self.rejected.append(email)
             control(sf, "POST", "/__sim/rep", {
-                "sobject": "Lead", "id": lead_id,
-                "fields": {"Status": status}})
-            line("rep", email, f"Lead Status = {status}")
+                "sobject": "Lead", "id": lead_id, "fields": fields})
+            line("rep", email, f"Lead Status = {status}" + (
+                f" ({fields['Unqualified_Reason__c']})"
+                if step == "unqualified" else ""))
         elif step == "convert":
             amount = AMOUNTS.get(email, 18000)
             out = control(sf, "POST", "/__sim/rep", {
