@@ -18,13 +18,24 @@
  * SystemModstamp across a page or round boundary are neither lost nor read
  * forever.
  *
- * Records the integration user changed last (LastModifiedById) are its own
- * pushes echoed back and are skipped; so are records without a usable
- * email (logged at debug).  An Opportunity has no email: it is the one a
- * Lead was converted into (Lead.ConvertedOpportunityId), looked up per
- * page.  While API usage is at or over api_budget no window is read: a
- * round asks GET limits whether usage came down, and retries after
- * budget_pause if not.
+ * A record the integration user changed last (LastModifiedById) is our own
+ * push echoed back, but a poll sees only the last modifier: when a rep
+ * changed a Lead and our update came before a poll read the change, the
+ * Lead also holds the rep's change.  So the round keeps a record of what
+ * it read of each Lead (sf_proto.h, struct sf_seen: a fingerprint of
+ * Status, IsConverted, OwnerId and the reason field), carried in the
+ * cursor, and reports a Lead we changed last only when that differs from
+ * what was read before, or, for a Lead never read since the record began,
+ * when it is not what our own create leaves (sf_own_version_report); the
+ * event's id is that of our version, so a round read again does not
+ * report it twice.  Batond's updates write none of those fields (OwnerId
+ * only on a create), so what differs is someone else's change.  It never
+ * writes Opportunities: those the integration user changed last are
+ * skipped, and so are records without a usable email (logged at debug).
+ * An Opportunity has no email: it is the one a Lead was converted into
+ * (Lead.ConvertedOpportunityId), looked up per page.  While API usage is
+ * at or over api_budget no window is read: a round asks GET limits
+ * whether usage came down, and retries after budget_pause if not.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +59,8 @@ struct sf_round {
 	int pages;                      /* pages read this round */
 	int64_t hi;                     /* upper SystemModstamp bound */
 	int emitted, skipped;
+	struct sf_seen seen;            /* the Leads read, from the cursor */
+	bool oom;                       /* the record could not be kept */
 	/* An Opportunity page waiting for its emails. */
 	json_t *opps;                   /* records kept (one reference) */
 	char *opp_next;                 /* its nextRecordsUrl, or NULL */
@@ -77,6 +90,7 @@ round_free(struct sf_round *r)
 		return;
 	json_decref(r->opps);
 	json_decref(r->emails);
+	sf_seen_clear(&r->seen);
 	free(r->opp_next);
 	free(r->opp_ids);
 	free(r);
@@ -99,7 +113,7 @@ round_fail(struct sf_round *r, enum connector_result rc, int64_t retry_ms,
 static void
 round_commit(struct sf_round *r, bool again)
 {
-	char *c = sf_cursor_encode(&r->cur);
+	char *c = sf_cursor_encode_seen(&r->cur, &r->seen, SF_SEEN_MAX);
 
 	if (c == NULL) {
 		round_fail(r, CONNECTOR_RETRY, 0, "out of memory");
@@ -154,23 +168,78 @@ emit(struct sf_round *r, const char *type, const char *key, const char *id,
 	r->emitted++;
 }
 
+/* A dateTime field of rec in ms, or -1. */
+static int64_t
+field_ms(const json_t *rec, const char *field)
+{
+	int64_t ms;
+
+	return sf_datetime_parse(json_string_value(json_object_get(rec,
+	    field)), &ms) == 0 ? ms : -1;
+}
+
+/*
+ * Whether a Lead version the integration user changed last is to be
+ * reported (see the top of this file); logs the ones that are.
+ */
+static bool
+own_version_report(struct sf_round *r, const json_t *rec, const char *id,
+    const char *canon, const char *why, bool seen, uint32_t seen_fp,
+    uint32_t fp)
+{
+	const char *me = r->ctx->token.user_id;
+	const char *creator = json_string_value(json_object_get(rec,
+	    "CreatedById"));
+	struct sf_own_version v = {
+		.seen = seen,
+		.seen_fp = seen_fp,
+		.fp = fp,
+		.created_ms = field_ms(rec, "CreatedDate"),
+		.modified_ms = field_ms(rec, "LastModifiedDate"),
+		.created_by_us = creator != NULL && me != NULL &&
+		    strcmp(creator, me) == 0,
+		.status = canon,
+		.has_reason = why != NULL && why[0] != '\0',
+	};
+
+	if (!sf_own_version_report(&v, r->seen.since))
+		return false;
+	connector_log(r->ctx->ci, LOG_LEVEL_INFO, "poll: Lead %s was changed "
+	    "by someone else before our own update of it (Status '%s'): "
+	    "reported", id, canon);
+	return true;
+}
+
 static void
 lead_record(struct sf_round *r, const json_t *rec, const char *id,
-    int64_t ts)
+    int64_t ts, bool mine)
 {
 	const char *status = json_string_value(json_object_get(rec, "Status"));
 	const char *owner = json_string_value(json_object_get(rec, "OwnerId"));
-	const char *canon;
+	const char *why = r->ctx->reason_field == NULL ? NULL :
+	    json_string_value(json_object_get(rec, r->ctx->reason_field));
+	bool converted = json_is_true(json_object_get(rec, "IsConverted"));
+	const char *canon = sf_status_map(&r->ctx->status, status, converted);
+	uint32_t fp = sf_seen_fingerprint(status, converted, owner, why);
+	uint32_t seen_fp = 0;
+	bool seen = sf_seen_get(&r->seen, id, &seen_fp);
 	char key[EVENT_LEAD_MAX + 1];
 	json_t *d;
 
+	if (sf_seen_put(&r->seen, id, fp, ts) == -1) {
+		r->oom = true;          /* the round retries */
+		return;
+	}
+	if (mine && !own_version_report(r, rec, id, canon, why, seen,
+	    seen_fp, fp)) {
+		r->skipped++;           /* our own write, echoed */
+		return;
+	}
 	if (!lead_key(r, "Lead", id, json_string_value(json_object_get(rec,
 	    "Email")), key, sizeof(key))) {
 		r->skipped++;
 		return;
 	}
-	canon = sf_status_map(&r->ctx->status, status, json_is_true(
-	    json_object_get(rec, "IsConverted")));
 	if (canon == NULL) {
 		connector_log(r->ctx->ci, LOG_LEVEL_DEBUG, "poll: Lead %s: "
 		    "Status '%s' has no status.* mapping: skipped", id,
@@ -181,13 +250,8 @@ lead_record(struct sf_round *r, const json_t *rec, const char *id,
 	d = json_pack("{s:s,s:s}", "status", canon, "id", id);
 	if (d != NULL && owner != NULL)
 		json_object_set_new(d, "owner", json_string(owner));
-	if (d != NULL && r->ctx->reason_field != NULL) {
-		const char *why = json_string_value(json_object_get(rec,
-		    r->ctx->reason_field));
-
-		if (why != NULL && why[0] != '\0')
-			json_object_set_new(d, "reason", json_string(why));
-	}
+	if (d != NULL && why != NULL && why[0] != '\0')
+		json_object_set_new(d, "reason", json_string(why));
 	emit(r, EVENT_LEAD_STATUS, key, id, ts, d);
 }
 
@@ -226,7 +290,8 @@ opp_record(struct sf_round *r, const json_t *rec, const char *id,
 
 /*
  * Turns one page's records into events and moves the object's mark to the
- * last record read (pages come in keyset order).
+ * last record read (pages come in keyset order); keeps what was read of
+ * each Lead in r->seen.
  */
 static void
 records(struct sf_round *r, const json_t *recs)
@@ -240,6 +305,7 @@ records(struct sf_round *r, const json_t *recs)
 		const char *id = json_string_value(json_object_get(rec, "Id"));
 		const char *by = json_string_value(json_object_get(rec,
 		    "LastModifiedById"));
+		bool mine;
 		int64_t ts;
 
 		if (!sf_id_valid(id) || sf_datetime_parse(json_string_value(
@@ -258,12 +324,11 @@ records(struct sf_round *r, const json_t *recs)
 			m->ts = ts;
 			snprintf(m->id, sizeof(m->id), "%s", id);
 		}
-		if (by != NULL && me != NULL && strcmp(by, me) == 0) {
-			r->skipped++;   /* our own write, echoed */
-			continue;
-		}
+		mine = by != NULL && me != NULL && strcmp(by, me) == 0;
 		if (r->obj == OBJ_LEAD)
-			lead_record(r, rec, id, ts);
+			lead_record(r, rec, id, ts, mine);
+		else if (mine)
+			r->skipped++;   /* our own write, echoed */
 		else
 			opp_record(r, rec, id, ts);
 	}
@@ -280,6 +345,10 @@ page_next(struct sf_round *r, const char *next)
 {
 	struct sf_mark *m = mark_of(r, r->obj);
 
+	if (r->oom) {
+		round_fail(r, CONNECTOR_RETRY, 0, "out of memory");
+		return;
+	}
 	r->pages++;
 	if (next == NULL) {
 		/* Everything up to hi is read. */
@@ -462,7 +531,8 @@ round_object(struct sf_round *r)
 	struct sf_ctx *ctx = r->ctx;
 	struct sf_mark *m;
 	static const char lead_fields[] = "Id, Email, Status, IsConverted, "
-	    "OwnerId, LastModifiedById, SystemModstamp";
+	    "OwnerId, LastModifiedById, SystemModstamp, CreatedById, "
+	    "CreatedDate, LastModifiedDate";
 	char fields[256], *soql, *q, *path = NULL;
 	int64_t lo;
 	int rc = -1;
@@ -570,6 +640,18 @@ sf_poll(struct connector_instance *ci, struct poll_call *call)
 		r->cur.lead.ts = r->cur.opp.ts = start > 0 ? start : 1;
 		r->cur.lead.id[0] = r->cur.opp.id[0] = '\0';
 		r->cur.lead.more = r->cur.opp.more = false;
+	}
+	if (sf_seen_decode(c, &r->seen, err, sizeof(err)) == -1) {
+		/* A new record covers the Leads read from here on. */
+		if (c != NULL && strcmp(err, "cursor has no seen object") != 0)
+			connector_log(ci, LOG_LEVEL_WARNING, "poll: the stored "
+			    "record of Leads seen is unusable (%s): starting "
+			    "a new one", err);
+		if (sf_seen_init(&r->seen, r->cur.lead.ts + 1) == -1) {
+			round_free(r);
+			poll_complete(call, CONNECTOR_RETRY, NULL, 0);
+			return 0;
+		}
 	}
 	if (ctx->over_budget) {
 		rc = asprintf(&path, "%s/limits", ctx->data_path);

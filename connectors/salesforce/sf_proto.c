@@ -3,8 +3,9 @@
  * parsing: OAuth2 token form and response, REST error bodies,
  * Sforce-Limit-Info, Lead records for sObject Collections and their
  * per-record results, SOQL for the keyset poll window and the lookups,
- * query pages, the status table and the poll cursor.  No I/O here (see
- * sf_proto.h); salesforce.c and its siblings drive the network.
+ * query pages, the status table, the poll cursor and the record of Leads
+ * the poll has seen.  No I/O here (see sf_proto.h); salesforce.c and its
+ * siblings drive the network.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -1031,11 +1032,17 @@ mark_json(const struct sf_mark *m)
 	    m->id, "more", m->more);
 }
 
+static json_t *
+cursor_json(const struct sf_cursor *c)
+{
+	return json_pack("{s:i,s:o,s:o}", "v", 1, "Lead",
+	    mark_json(&c->lead), "Opportunity", mark_json(&c->opp));
+}
+
 char *
 sf_cursor_encode(const struct sf_cursor *c)
 {
-	json_t *j = json_pack("{s:i,s:o,s:o}", "v", 1, "Lead",
-	    mark_json(&c->lead), "Opportunity", mark_json(&c->opp));
+	json_t *j = cursor_json(c);
 	char *s;
 
 	if (j == NULL)
@@ -1043,6 +1050,14 @@ sf_cursor_encode(const struct sf_cursor *c)
 	s = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
 	return s;
+}
+
+/* Whether v is a time in ms from 1970 to 9999. */
+static bool
+ms_valid(const json_t *v)
+{
+	return json_is_integer(v) && json_integer_value(v) >= 0 &&
+	    json_integer_value(v) <= INT64_C(253402300799999);
 }
 
 static int
@@ -1058,8 +1073,7 @@ mark_decode(const json_t *j, const char *name, struct sf_mark *m, char *err,
 	ts = json_object_get(o, "ts");
 	id = json_object_get(o, "id");
 	more = json_object_get(o, "more");
-	if (!json_is_integer(ts) || json_integer_value(ts) < 0 ||
-	    json_integer_value(ts) > INT64_C(253402300799999)) {
+	if (!ms_valid(ts)) {
 		error_set(err, errlen, "cursor %s.ts is not a time in ms",
 		    name);
 		return -1;
@@ -1107,4 +1121,211 @@ sf_cursor_decode(const char *s, struct sf_cursor *c, char *err,
 	if (rc == -1)
 		memset(c, 0, sizeof(*c));
 	return rc;
+}
+
+/* ---- What the poll has seen of each Lead ------------------------------- */
+
+int
+sf_seen_init(struct sf_seen *s, int64_t since)
+{
+	s->since = since;
+	s->leads = json_object();
+	return s->leads != NULL ? 0 : -1;
+}
+
+void
+sf_seen_clear(struct sf_seen *s)
+{
+	json_decref(s->leads);
+	memset(s, 0, sizeof(*s));
+}
+
+/* FNV-1a over s and a NUL that ends it. */
+static uint32_t
+fnv1a(uint32_t h, const char *s)
+{
+	for (; s != NULL && *s != '\0'; s++) {
+		h ^= (unsigned char)*s;
+		h *= UINT32_C(16777619);
+	}
+	return h * UINT32_C(16777619);
+}
+
+uint32_t
+sf_seen_fingerprint(const char *status, bool is_converted, const char *owner,
+    const char *reason)
+{
+	uint32_t h = UINT32_C(2166136261);
+
+	h = fnv1a(h, status);
+	h = fnv1a(h, is_converted ? "1" : "0");
+	h = fnv1a(h, owner);
+	return fnv1a(h, reason);
+}
+
+bool
+sf_seen_get(const struct sf_seen *s, const char *id, uint32_t *fp)
+{
+	const json_t *v = id != NULL ? json_object_get(s->leads, id) : NULL;
+
+	if (v == NULL)
+		return false;
+	*fp = (uint32_t)json_integer_value(json_array_get(v, 0));
+	return true;
+}
+
+int
+sf_seen_put(struct sf_seen *s, const char *id, uint32_t fp, int64_t ms)
+{
+	const json_t *old = json_object_get(s->leads, id);
+	int64_t was;
+
+	if (old != NULL && (was = (int64_t)json_integer_value(
+	    json_array_get(old, 1))) > ms)
+		ms = was;
+	return json_object_set_new(s->leads, id, json_pack("[I,I]",
+	    (json_int_t)fp, (json_int_t)ms));
+}
+
+int
+sf_seen_decode(const char *cursor, struct sf_seen *s, char *err,
+    size_t errlen)
+{
+	json_t *j, *seen, *since, *leads, *e;
+	size_t i;
+
+	memset(s, 0, sizeof(*s));
+	if (cursor == NULL) {
+		error_set(err, errlen, "no cursor");
+		return -1;
+	}
+	if ((j = load(cursor, strlen(cursor), err, errlen, "cursor")) == NULL)
+		return -1;
+	seen = json_object_get(j, "seen");
+	since = json_object_get(seen, "since");
+	leads = json_object_get(seen, "Lead");
+	if (seen == NULL) {
+		error_set(err, errlen, "cursor has no seen object");
+		goto fail;
+	}
+	if (!json_is_object(seen) || !ms_valid(since) ||
+	    !json_is_array(leads)) {
+		error_set(err, errlen, "cursor seen is not {\"since\": ms, "
+		    "\"Lead\": [...]}");
+		goto fail;
+	}
+	if (sf_seen_init(s, (int64_t)json_integer_value(since)) == -1)
+		goto oom;
+	json_array_foreach(leads, i, e) {
+		const json_t *fp = json_array_get(e, 1);
+		const char *id = json_string_value(json_array_get(e, 0));
+
+		if (json_array_size(e) != 3 || !sf_id_valid(id) ||
+		    !json_is_integer(fp) || json_integer_value(fp) < 0 ||
+		    json_integer_value(fp) > (json_int_t)UINT32_MAX ||
+		    !ms_valid(json_array_get(e, 2))) {
+			error_set(err, errlen, "cursor seen.Lead[%zu] is not "
+			    "[Id, fingerprint, ms]", i);
+			goto fail;
+		}
+		if (json_object_get(s->leads, id) != NULL) {
+			error_set(err, errlen, "cursor seen.Lead holds %s "
+			    "twice", id);
+			goto fail;
+		}
+		if (json_object_set_new(s->leads, id, json_pack("[O,O]", fp,
+		    json_array_get(e, 2))) == -1)
+			goto oom;
+	}
+	json_decref(j);
+	return 0;
+oom:
+	error_set(err, errlen, "out of memory");
+fail:
+	json_decref(j);
+	sf_seen_clear(s);
+	return -1;
+}
+
+struct seen_row {
+	const char *id;                 /* a key of sf_seen.leads */
+	json_int_t fp;
+	int64_t ms;
+};
+
+/* Oldest first; ties by Id, so the order is the same every time. */
+static int
+seen_row_cmp(const void *a, const void *b)
+{
+	const struct seen_row *x = a, *y = b;
+
+	if (x->ms != y->ms)
+		return x->ms < y->ms ? -1 : 1;
+	return strcmp(x->id, y->id);
+}
+
+char *
+sf_cursor_encode_seen(const struct sf_cursor *c, struct sf_seen *s,
+    size_t max)
+{
+	size_t n = json_object_size(s->leads), i = 0, drop;
+	struct seen_row *rows = calloc(n + 1, sizeof(*rows));
+	json_t *j = NULL, *arr = NULL, *v;
+	const char *id;
+	char *out = NULL;
+	int64_t since = s->since;
+	int rc = 0;
+
+	if (rows == NULL)
+		return NULL;
+	json_object_foreach(s->leads, id, v) {
+		rows[i].id = id;
+		rows[i].fp = json_integer_value(json_array_get(v, 0));
+		rows[i].ms = (int64_t)json_integer_value(json_array_get(v, 1));
+		i++;
+	}
+	qsort(rows, n, sizeof(*rows), seen_row_cmp);
+	drop = n > max ? n - max : 0;
+	if (drop > 0 && rows[drop - 1].ms >= since)
+		since = rows[drop - 1].ms + 1;
+	if ((arr = json_array()) == NULL)
+		goto out;
+	for (i = drop; i < n; i++)
+		rc |= json_array_append_new(arr, json_pack("[s,I,I]",
+		    rows[i].id, rows[i].fp, (json_int_t)rows[i].ms));
+	if (rc != 0 || (j = cursor_json(c)) == NULL ||
+	    json_object_set_new(j, "seen", json_pack("{s:I,s:O}", "since",
+	    (json_int_t)since, "Lead", arr)) == -1)
+		goto out;
+	if ((out = json_dumps(j, JSON_COMPACT)) == NULL)
+		goto out;
+	/* Only now that nothing can fail: forget the dropped Leads. */
+	s->since = since;
+	for (i = 0; i < drop; i++) {
+		char key[SF_ID_MAX + 1];
+
+		snprintf(key, sizeof(key), "%s", rows[i].id);
+		json_object_del(s->leads, key);
+	}
+out:
+	json_decref(arr);
+	json_decref(j);
+	free(rows);
+	return out;
+}
+
+bool
+sf_own_version_report(const struct sf_own_version *v, int64_t since)
+{
+	if (v->status == NULL)
+		return false;           /* nothing a lead.status could say */
+	if (v->seen)
+		return v->fp != v->seen_fp;
+	if (v->created_ms < 0 || v->created_ms < since)
+		return false;           /* read before since, perhaps */
+	if (!v->created_by_us)
+		return true;            /* a rep's Lead, never read */
+	if (v->modified_ms >= 0 && v->modified_ms == v->created_ms)
+		return false;           /* our create itself */
+	return strcmp(v->status, "open") != 0 || v->has_reason;
 }

@@ -3,10 +3,11 @@
  * connectors/salesforce/: building the requests it sends (the OAuth2 token
  * form, sObject Collections bodies, SOQL) and parsing what Salesforce
  * answers (token responses, error bodies, query pages, collection results,
- * Sforce-Limit-Info) plus the connector's own poll cursor.  Nothing here
- * does I/O or knows about the core, so unit tests and fuzz targets call it
- * directly.  Every parser takes a length (bodies are not trusted to be
- * NUL-terminated) and fails with a message naming what is wrong.
+ * Sforce-Limit-Info) plus the connector's own poll cursor and its record
+ * of the Leads the poll has seen.  Nothing here does I/O or knows about
+ * the core, so unit tests and fuzz targets call it directly.  Every
+ * parser takes a length (bodies are not trusted to be NUL-terminated) and
+ * fails with a message naming what is wrong.
  */
 #ifndef BATON_SF_PROTO_H
 #define BATON_SF_PROTO_H
@@ -268,5 +269,90 @@ int sf_cursor_decode(const char *s, struct sf_cursor *c, char *err,
 
 /* Whether s is a 15- or 18-character record id (letters and digits). */
 bool sf_id_valid(const char *s);
+
+/* ---- What the poll has seen of each Lead ------------------------------- */
+
+/*
+ * A poll sees only a record's last modifier, so when the integration user
+ * updates a Lead after a rep changed it and before a poll read that
+ * change, the rep's change looks like our own echo.  The poll therefore
+ * keeps, for the Leads it has read, a fingerprint of what a lead.status
+ * carries (Status, IsConverted, OwnerId, reason) as last read, and
+ * reports a version we modified last only when that differs.  The record
+ * travels in the cursor, written with the events of the round that
+ * updated it, so it survives restarts and moves with the poll lease.
+ *
+ * It holds at most SF_SEEN_MAX Leads, the ones read most recently; since
+ * says what it covers: every Lead read at a SystemModstamp >= since is in
+ * it (dropping the oldest raises since past them).  So a Lead created at
+ * or after since and not in it was never read at all.
+ */
+#define SF_SEEN_MAX 4096
+
+struct sf_seen {
+	json_t *leads;                  /* Id -> [fingerprint, ms] */
+	int64_t since;                  /* ms; see above */
+};
+
+/* An empty record covering Leads read from since on.  0, or -1 when out of
+ * memory. */
+int sf_seen_init(struct sf_seen *s, int64_t since);
+
+/* Frees what *s holds and zeroes it. */
+void sf_seen_clear(struct sf_seen *s);
+
+/* The fingerprint of what a lead.status would carry (NULL is ""). */
+uint32_t sf_seen_fingerprint(const char *status, bool is_converted,
+    const char *owner, const char *reason);
+
+/* Whether id is in the record; then *fp is its fingerprint. */
+bool sf_seen_get(const struct sf_seen *s, const char *id, uint32_t *fp);
+
+/*
+ * Records that id was read with fingerprint fp at SystemModstamp ms (an
+ * older ms than the one recorded keeps the recorded one).  0, or -1 when
+ * out of memory (the record is then left as it was).
+ */
+int sf_seen_put(struct sf_seen *s, const char *id, uint32_t fp, int64_t ms);
+
+/*
+ * Reads the record held by a cursor string made by sf_cursor_encode_seen.
+ * Returns 0, or -1 with a message (*s is then empty, since 0) when the
+ * cursor holds none ("cursor has no seen object") or a bad one.
+ */
+int sf_seen_decode(const char *cursor, struct sf_seen *s, char *err,
+    size_t errlen);
+
+/*
+ * The cursor as sf_cursor_encode makes it, plus
+ * "seen":{"since":MS,"Lead":[["<Id>",FINGERPRINT,MS],...]} (oldest
+ * first), after dropping the oldest Leads beyond max (raising s->since).
+ * Returns a malloc'd string or NULL when out of memory.
+ */
+char *sf_cursor_encode_seen(const struct sf_cursor *c, struct sf_seen *s,
+    size_t max);
+
+/* A Lead version whose LastModifiedById is the integration user. */
+struct sf_own_version {
+	bool seen;                      /* its Id is in the record */
+	uint32_t seen_fp;               /* then: the fingerprint read last */
+	uint32_t fp;                    /* this version's fingerprint */
+	int64_t created_ms;             /* CreatedDate; -1 when unknown */
+	int64_t modified_ms;            /* LastModifiedDate; -1 when unknown */
+	bool created_by_us;             /* CreatedById: the integration user */
+	const char *status;             /* the canonical status, or NULL */
+	bool has_reason;                /* the reason field is not empty */
+};
+
+/*
+ * Whether such a version carries a change by someone else that the poll
+ * never read (our own write came after it) and so must be reported.  For
+ * a Lead in the record: when its fingerprint differs.  For one created at
+ * or after since and never read: when a rep created it, or when it is not
+ * what our own create leaves (an open status, no reason) and was modified
+ * after the create.  Else false: the record cannot tell (a Lead read
+ * before since) and our own write is not reported.
+ */
+bool sf_own_version_report(const struct sf_own_version *v, int64_t since);
 
 #endif

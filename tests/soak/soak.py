@@ -35,12 +35,10 @@ directory, removed at the end unless BATON_KEEP_TMP=1):
     is sent again, as a webhook sender would, until it gets one;
   * simulated sales reps in the Salesforce simulator: a Lead that batond
     has recorded (ids.sf set) gets, once, Status Qualified, Working -
-    Contacted or Unqualified, or is left alone.  Waiting for ids.sf keeps
-    the reps out of a window the connector cannot see into: a rep's edit
-    followed, before the next poll reads it, by batond's own update of the
-    same Lead (the retry of a create whose answer was lost) is skipped as
-    an echo, since the poll sees only the last modifier.
-    BATON_SOAK_EAGER_REPS=1 drops the wait, to show that window;
+    Contacted or Unqualified, or is left alone.  BATON_SOAK_EAGER_REPS=1
+    drops the wait for ids.sf, so reps also edit Leads batond is about to
+    update (the retry of a create whose answer was lost), which the poll's
+    record of what it read must still report;
   * chaos, in the main thread, at random moments from a seeded RNG (each
     kind once per shuffled round, so a short run sees them all): SIGKILL a
     batond and restart it; start a second batond and SIGKILL one of the
@@ -91,9 +89,6 @@ Known bugs, each with a deterministic reproduction beside this file:
     reports it as "HubSpot contacts that do not show their feedback"; it
     shows up when a HubSpot fault hits a batch holding such a pair (9
     contacts in a 300 s run, none in four short ones).
-  * repro_sf_rep_edit_hidden.py: a rep's edit followed by batond's own
-    update of the Lead before a poll reads it is never ingested (the
-    reason the reps here wait for ids.sf; see above).
 
 Environment: BATON_SOAK_SECONDS (load, default 45), BATON_SOAK_SEED
 (default: random), BATON_SOAK_RATE (requests/s, default 20),

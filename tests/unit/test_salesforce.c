@@ -747,6 +747,197 @@ test_cursor_malformed(void **state)
 	    "key near '\"Lead\"' (line 1)");
 }
 
+/* ---- What the poll has seen of each Lead ------------------------------- */
+
+#define LEAD_A "00Q5g00000AbCdEAAA"
+#define LEAD_B "00Q5g00000AbCdEAAB"
+#define LEAD_C "00Q5g00000AbCdEAAC"
+#define REP "0055g00000RepUsAAA"
+
+static void
+test_seen_fingerprint(void **state)
+{
+	uint32_t fp = sf_seen_fingerprint("Working", false, REP, NULL);
+
+	(void)state;
+	assert_int_equal(fp, sf_seen_fingerprint("Working", false, REP, ""));
+	assert_int_not_equal(fp, sf_seen_fingerprint("Qualified", false, REP,
+	    NULL));
+	assert_int_not_equal(fp, sf_seen_fingerprint("Working", true, REP,
+	    NULL));
+	assert_int_not_equal(fp, sf_seen_fingerprint("Working", false,
+	    "0055g00000RepUsAAB", NULL));
+	assert_int_not_equal(fp, sf_seen_fingerprint("Working", false, REP,
+	    "no budget"));
+	/* Fields do not run into each other. */
+	assert_int_not_equal(sf_seen_fingerprint("ab", false, "c", NULL),
+	    sf_seen_fingerprint("a", false, "bc", NULL));
+}
+
+static void
+test_seen_round_trip(void **state)
+{
+	struct sf_cursor c = { 0 }, back;
+	struct sf_seen s, t;
+	char err[128], *enc, *enc2;
+	uint32_t fp = 0;
+
+	(void)state;
+	c.lead.ts = c.opp.ts = INT64_C(1714564800000);
+	assert_int_equal(sf_seen_init(&s, 1000), 0);
+	assert_false(sf_seen_get(&s, LEAD_A, &fp));
+	assert_int_equal(sf_seen_put(&s, LEAD_B, 7, 3000), 0);
+	assert_int_equal(sf_seen_put(&s, LEAD_A, 5, 2000), 0);
+	/* A later read of A; then an older ms keeps the newer one. */
+	assert_int_equal(sf_seen_put(&s, LEAD_A, 6, 4000), 0);
+	assert_int_equal(sf_seen_put(&s, LEAD_A, 9, 1500), 0);
+	assert_true(sf_seen_get(&s, LEAD_A, &fp));
+	assert_int_equal(fp, 9);
+	enc = sf_cursor_encode_seen(&c, &s, 10);
+	assert_string_equal(enc, "{\"v\":1,\"Lead\":{\"ts\":1714564800000,\"id\":"
+	    "\"\",\"more\":false},\"Opportunity\":{\"ts\":1714564800000,\"id\":"
+	    "\"\",\"more\":false},\"seen\":{\"since\":1000,\"Lead\":[[\""
+	    LEAD_B "\",7,3000],[\"" LEAD_A "\",9,4000]]}}");
+	/* The marks read as before, the record as it was. */
+	assert_int_equal(sf_cursor_decode(enc, &back, err, sizeof(err)), 0);
+	assert_memory_equal(&back, &c, sizeof(c));
+	assert_int_equal(sf_seen_decode(enc, &t, err, sizeof(err)), 0);
+	assert_int_equal(t.since, 1000);
+	assert_true(sf_seen_get(&t, LEAD_B, &fp));
+	assert_int_equal(fp, 7);
+	enc2 = sf_cursor_encode_seen(&c, &t, 10);
+	assert_string_equal(enc2, enc);
+	free(enc);
+	free(enc2);
+	sf_seen_clear(&t);
+	sf_seen_clear(&s);
+	assert_null(s.leads);
+}
+
+static void
+test_seen_drops_the_oldest(void **state)
+{
+	struct sf_cursor c = { 0 };
+	struct sf_seen s;
+	uint32_t fp;
+	char *enc;
+
+	(void)state;
+	assert_int_equal(sf_seen_init(&s, 1000), 0);
+	assert_int_equal(sf_seen_put(&s, LEAD_C, 3, 5000), 0);
+	assert_int_equal(sf_seen_put(&s, LEAD_A, 1, 2000), 0);
+	assert_int_equal(sf_seen_put(&s, LEAD_B, 2, 2000), 0);
+	/* Two of three kept: A goes (same ms as B, the smaller Id), and
+	 * since moves past every ms dropped. */
+	enc = sf_cursor_encode_seen(&c, &s, 2);
+	assert_non_null(strstr(enc, "\"seen\":{\"since\":2001,\"Lead\":[[\""
+	    LEAD_B "\",2,2000],[\"" LEAD_C "\",3,5000]]}"));
+	assert_int_equal(s.since, 2001);
+	assert_false(sf_seen_get(&s, LEAD_A, &fp));
+	assert_true(sf_seen_get(&s, LEAD_B, &fp));
+	free(enc);
+	/* Dropping what is older than since leaves since alone. */
+	s.since = 9000;
+	enc = sf_cursor_encode_seen(&c, &s, 1);
+	assert_int_equal(s.since, 9000);
+	assert_false(sf_seen_get(&s, LEAD_B, &fp));
+	assert_true(sf_seen_get(&s, LEAD_C, &fp));
+	free(enc);
+	sf_seen_clear(&s);
+}
+
+static void
+expect_seen_error(const char *seen, const char *want)
+{
+	struct sf_seen s;
+	char err[128], *text = NULL;
+
+	if (seen != NULL)
+		assert_true(asprintf(&text, "{\"v\":1,\"Lead\":{\"ts\":1,\"id\":"
+		    "\"\"},\"Opportunity\":{\"ts\":1,\"id\":\"\"}%s}", seen) > 0);
+	assert_int_equal(sf_seen_decode(text, &s, err, sizeof(err)), -1);
+	assert_string_equal(err, want);
+	assert_null(s.leads);
+	assert_int_equal(s.since, 0);
+	free(text);
+}
+
+static void
+test_seen_malformed(void **state)
+{
+	struct sf_seen s;
+	char err[128];
+
+	(void)state;
+	assert_int_equal(sf_seen_decode(NULL, &s, err, sizeof(err)), -1);
+	assert_string_equal(err, "no cursor");
+	/* A cursor from before the record: none yet. */
+	expect_seen_error("", "cursor has no seen object");
+	expect_seen_error(",\"seen\":[]", "cursor seen is not {\"since\": ms, "
+	    "\"Lead\": [...]}");
+	expect_seen_error(",\"seen\":{\"since\":-1,\"Lead\":[]}", "cursor seen "
+	    "is not {\"since\": ms, \"Lead\": [...]}");
+	expect_seen_error(",\"seen\":{\"since\":1}", "cursor seen is not "
+	    "{\"since\": ms, \"Lead\": [...]}");
+	expect_seen_error(",\"seen\":{\"since\":1,\"Lead\":[[\"" LEAD_A
+	    "\",1,2],[\"x' OR Id != '\",1,2]]}", "cursor seen.Lead[1] is not "
+	    "[Id, fingerprint, ms]");
+	expect_seen_error(",\"seen\":{\"since\":1,\"Lead\":[[\"" LEAD_A
+	    "\",4294967296,2]]}", "cursor seen.Lead[0] is not [Id, "
+	    "fingerprint, ms]");
+	expect_seen_error(",\"seen\":{\"since\":1,\"Lead\":[[\"" LEAD_A
+	    "\",1,2.5]]}", "cursor seen.Lead[0] is not [Id, fingerprint, ms]");
+	expect_seen_error(",\"seen\":{\"since\":1,\"Lead\":[[\"" LEAD_A
+	    "\",1]]}", "cursor seen.Lead[0] is not [Id, fingerprint, ms]");
+	expect_seen_error(",\"seen\":{\"since\":1,\"Lead\":[[\"" LEAD_A
+	    "\",1,2],[\"" LEAD_A "\",1,3]]}", "cursor seen.Lead holds " LEAD_A
+	    " twice");
+}
+
+static void
+test_own_version_report(void **state)
+{
+	struct sf_own_version v = {
+		.fp = 2, .created_ms = 5000, .modified_ms = 9000,
+		.created_by_us = true, .status = "qualified",
+	};
+	struct sf_own_version w;
+
+	(void)state;
+	/* A Lead read before: reported when what it says changed. */
+	w = v;
+	w.seen = true;
+	w.seen_fp = 1;
+	assert_true(sf_own_version_report(&w, 1000));
+	assert_true(sf_own_version_report(&w, 99999));
+	w.seen_fp = 2;
+	assert_false(sf_own_version_report(&w, 1000));
+	w.seen_fp = 1;
+	w.status = NULL;        /* an unmapped Status says nothing */
+	assert_false(sf_own_version_report(&w, 1000));
+	/* Never read, created before the record began: cannot tell. */
+	assert_false(sf_own_version_report(&v, 5001));
+	w = v;
+	w.created_ms = -1;
+	assert_false(sf_own_version_report(&w, 1000));
+	/* Never read since it was created: not what our create leaves. */
+	assert_true(sf_own_version_report(&v, 5000));
+	w = v;
+	w.status = "open";
+	assert_false(sf_own_version_report(&w, 1000));
+	w.has_reason = true;
+	assert_true(sf_own_version_report(&w, 1000));
+	/* Our create itself, whatever it holds. */
+	w = v;
+	w.modified_ms = w.created_ms;
+	assert_false(sf_own_version_report(&w, 1000));
+	/* A rep's Lead that only we were seen to change. */
+	w = v;
+	w.created_by_us = false;
+	w.status = "open";
+	assert_true(sf_own_version_report(&w, 1000));
+}
+
 /* ---- Configuration ----------------------------------------------------- */
 
 
@@ -841,6 +1032,11 @@ main(void)
 		cmocka_unit_test(test_status_map),
 		cmocka_unit_test(test_cursor_round_trip),
 		cmocka_unit_test(test_cursor_malformed),
+		cmocka_unit_test(test_seen_fingerprint),
+		cmocka_unit_test(test_seen_round_trip),
+		cmocka_unit_test(test_seen_drops_the_oldest),
+		cmocka_unit_test(test_seen_malformed),
+		cmocka_unit_test(test_own_version_report),
 		cmocka_unit_test(test_conf_ok),
 		cmocka_unit_test(test_conf_errors),
 	};
