@@ -51,85 +51,19 @@ RATE=${BENCH_RATE:-500}
 CONNS=${BENCH_CONNS:-8}
 FAST_CONNS=${BENCH_FAST_CONNS:-32}
 TIMEOUT=${BENCH_TIMEOUT:-120}
-REDIS_SERVER=${REDIS_SERVER:-redis-server}
 SECRET=bench-secret-$$
-
-if [ -z "${BATOND:-}" ]; then
-	B=${BATON_BENCH_BUILD_DIR:-$ROOT/build-bench}
-	echo "== building $B (Release)"
-	cmake -S "$ROOT" -B "$B" -DCMAKE_BUILD_TYPE=Release >/dev/null
-	cmake --build "$B" --target batond -j"$(nproc)" >/dev/null
-	BATOND=$B/daemon/batond
-fi
 
 BENCH_NAME=handoff-bench
 # shellcheck source=tests/bench/lib.sh
 . "$(dirname "$0")/lib.sh"
-
-# wait_http PORT: until GET /healthz answers 200 (bounded, 10 s).
-wait_http()
-{
-	python3 - "$1" <<'EOF'
-import http.client, sys, time
-deadline = time.monotonic() + 10
-while time.monotonic() < deadline:
-    try:
-        c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]),
-                                       timeout=1)
-        c.request("GET", "/healthz")
-        if c.getresponse().status == 200:
-            sys.exit(0)
-    except OSError:
-        pass
-    time.sleep(0.1)
-sys.exit(1)
-EOF
-}
+[ -n "${BATOND:-}" ] || release_build batond
 
 echo "== redis-server (unix socket), the Salesforce simulator, batond"
-"$REDIS_SERVER" --port 0 --unixsocket "$TMP/redis.sock" \
-    --unixsocketperm 700 --dir "$TMP" --save "" --appendonly no \
-    --daemonize no --logfile "$TMP/redis.log" </dev/null &
-PIDS+=($!)
-for _ in $(seq 100); do
-	[ -S "$TMP/redis.sock" ] && break
-	sleep 0.1
-done
-[ -S "$TMP/redis.sock" ] || die "redis-server did not start"
-
-python3 "$ROOT/tests/sim/salesforce_sim.py" --port 0 >"$TMP/sim.out" \
-    2>"$TMP/sim.err" </dev/null &
-PIDS+=($!)
-for _ in $(seq 100); do
-	[ -s "$TMP/sim.out" ] && break
-	sleep 0.1
-done
-SPORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$TMP/sim.out")
-[ -n "$SPORT" ] || die "the simulator did not start: $(cat "$TMP/sim.err")"
-SIM=http://127.0.0.1:$SPORT
+start_redis
+start_sim salesforce_sim.py
 
 umask 077
-cat >"$TMP/rules.conf" <<'EOF'
-[score]
-rule = +20 if title ~ "vp|vice president|director|head of"
-rule = +15 if company_size >= 200
-rule = -30 if email ~ "@(gmail|yahoo|hotmail)\."
-rule = +40 on form_submit where form == "demo-request"
-rule = +5 on email_click cap 25 per 30d
-rule = +10 on page_view where url ~ "/pricing"
-decay = 25% per 30d
-
-[stage mql]
-when = score >= 60 and fit >= 15
-
-[stage sql]
-when = sales.status == "qualified" or deal.stage != ""
-
-[sla accept]
-after = mql
-within = 24h
-on_breach = notify, recycle
-EOF
+spec_rules "$TMP/rules.conf"
 BPORT=$(free_port)
 {
 	cat <<EOF
@@ -167,12 +101,9 @@ refresh_token = baton-refresh-token
 poll_interval = 0
 EOF
 } >"$TMP/batond.conf"
-"$BATOND" -c "$TMP/batond.conf" </dev/null 2>"$TMP/batond.log" &
-BATOND_PID=$!
-PIDS+=("$BATOND_PID")
-wait_http "$BPORT" || die "batond did not come up on $BPORT"
+start_batond "$TMP/batond.conf" "$BPORT"
 echo "  batond 127.0.0.1:$BPORT (pid $BATOND_PID), simulator $SIM"
-echo "  $(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg) before" \
+echo "  $(nproc) CPUs; load average $(loadavg) before" \
     "the run (other load on the machine moves every figure)"
 
 python3 "$(dirname "$0")/handoff_load.py" --batond "127.0.0.1:$BPORT" \
@@ -181,7 +112,7 @@ python3 "$(dirname "$0")/handoff_load.py" --batond "127.0.0.1:$BPORT" \
     die "the run failed"
 
 kill -0 "$BATOND_PID" 2>/dev/null || die "batond died during the run"
-echo "  load average $(cut -d' ' -f1-3 /proc/loadavg) after the run"
+echo "  load average $(loadavg) after the run"
 DLQ=$(redis-cli -s "$TMP/redis.sock" XLEN baton:dlq)
 echo "  baton:dlq holds $DLQ entries"
 [ "$DLQ" = 0 ] || die "handoffs went to the DLQ"

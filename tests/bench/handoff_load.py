@@ -48,14 +48,16 @@ import argparse
 import asyncio
 import hashlib
 import hmac
-import http.client
 import json
 import math
-import re
-import socket
+import os
 import sys
 import time
 import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import (BatondHook, Pacer, Redis, SimClient,  # noqa: E402
+                      die, mean_ms, pct, read_response)
 
 API = "/services/data/v60.0"
 COLLECTION_MAX = 200
@@ -68,60 +70,14 @@ NOT_SENT = {"Id", "Name", "CreatedDate", "CreatedById", "LastModifiedDate",
 LOOKUP_TAIL = " AND IsConverted = false ORDER BY CreatedDate ASC, Id ASC"
 
 
-def die(msg):
-    print(f"bench: {msg}", file=sys.stderr, flush=True)
-    sys.exit(1)
-
-
-def pct(sorted_vals, p):
-    """Nearest-rank percentile of an ascending list."""
-    if not sorted_vals:
-        return float("nan")
-    k = max(0, math.ceil(p / 100.0 * len(sorted_vals)) - 1)
-    return sorted_vals[k]
-
-
 # ---------------------------------------------------------------- simulator
 
-class Sim:
-    """Blocking calls to the simulator (control API and REST)."""
+class Sim(SimClient):
+    """Blocking calls to the Salesforce simulator (control API and REST)."""
 
     def __init__(self, url):
-        u = urllib.parse.urlsplit(url)
-        self.host, self.port = u.hostname, u.port
-        self.conn = None
+        super().__init__(url, 60)
         self.token = None
-
-    def call(self, method, path, body=None, headers=None):
-        h = dict(headers or {})
-        if isinstance(body, (dict, list)):
-            body = json.dumps(body).encode()
-            h["Content-Type"] = "application/json"
-        for attempt in (1, 2):
-            if self.conn is None:
-                self.conn = http.client.HTTPConnection(self.host, self.port,
-                                                       timeout=60)
-            try:
-                self.conn.request(method, path, body, h)
-                r = self.conn.getresponse()
-                data = r.read()
-                break
-            except (OSError, http.client.HTTPException):
-                self.conn.close()
-                self.conn = None
-                if attempt == 2:
-                    raise
-        try:
-            out = json.loads(data) if data else None
-        except ValueError:
-            out = data
-        return r.status, out
-
-    def control(self, method, name, body=None):
-        st, out = self.call(method, "/__sim/" + name, body)
-        if st != 200:
-            die(f"simulator {method} /__sim/{name}: {st} {out!r}")
-        return out
 
     def reset(self):
         self.control("POST", "reset")
@@ -198,58 +154,6 @@ def lookup_cost(sim, emails, rounds=5):
     return sorted(times)[len(times) // 2]
 
 
-# -------------------------------------------------------------------- redis
-
-class Redis:
-    """Just enough RESP over batond's unix socket for the drain phase."""
-
-    def __init__(self, path):
-        self.s = socket.socket(socket.AF_UNIX)
-        self.s.connect(path)
-        self.buf = b""
-
-    @staticmethod
-    def pack(*args):
-        out = [b"*%d\r\n" % len(args)]
-        for a in args:
-            a = a if isinstance(a, bytes) else str(a).encode()
-            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-        return b"".join(out)
-
-    def _line(self):
-        while b"\r\n" not in self.buf:
-            chunk = self.s.recv(1 << 20)
-            if not chunk:
-                die("redis closed the connection")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
-
-    def reply(self):
-        line = self._line()
-        k, rest = line[:1], line[1:]
-        if k == b"-":
-            die("redis: " + rest.decode())
-        if k in (b"+", b":"):
-            return rest.decode()
-        if k == b"$":
-            n = int(rest)
-            if n < 0:
-                return None
-            while len(self.buf) < n + 2:
-                self.buf += self.s.recv(1 << 20)
-            data, self.buf = self.buf[:n], self.buf[n + 2:]
-            return data.decode()
-        if k == b"*":
-            n = int(rest)
-            return None if n < 0 else [self.reply() for _ in range(n)]
-        die(f"redis: bad reply {line!r}")
-
-    def pipeline(self, cmds):
-        self.s.sendall(b"".join(self.pack(*c) for c in cmds))
-        return [self.reply() for _ in cmds]
-
-
 # ------------------------------------------------------------------- batond
 
 def lead_body(email, i):
@@ -264,11 +168,11 @@ def lead_body(email, i):
     ]}, separators=(",", ":")).encode()
 
 
-class Batond:
+class Batond(BatondHook):
+    """batond's webhook connector, its requests signed with the secret."""
+
     def __init__(self, addr, connector, secret):
-        host, _, port = addr.rpartition(":")
-        self.host, self.port = host, int(port)
-        self.path = f"/hooks/{connector}"
+        super().__init__(addr, connector)
         self.secret = secret.encode()
 
     def request(self, body):
@@ -279,69 +183,19 @@ class Batond:
                 f"X-Baton-Signature: {sig}\r\n"
                 f"Content-Length: {len(body)}\r\n\r\n").encode() + body
 
-    def metrics(self):
-        c = http.client.HTTPConnection(self.host, self.port, timeout=10)
-        try:
-            c.request("GET", "/metrics")
-            text = c.getresponse().read().decode()
-        finally:
-            c.close()
-        out = {}
-        for line in text.splitlines():
-            m = re.match(r'^(baton_\w+(?:\{[^}]*\})?) (\S+)$', line)
-            if m:
-                out[m.group(1)] = float(m.group(2))
-        return out
-
-
-def mean_ms(d, name):
-    """Mean of a histogram's series from a /metrics delta, in ms (every
-    series of the name summed: the simulator is the only vendor host)."""
-    total = sum(v for k, v in d.items() if k.startswith(name + "_sum"))
-    count = sum(v for k, v in d.items() if k.startswith(name + "_count"))
-    return (total / count * 1000, count) if count else (float("nan"), 0)
-
-
-async def read_response(reader):
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    length, close = 0, False
-    for line in lines[1:]:
-        k, _, v = line.partition(":")
-        k = k.strip().lower()
-        if k == "content-length":
-            length = int(v)
-        elif k == "connection" and v.strip().lower() == "close":
-            close = True
-    body = await reader.readexactly(length) if length else b""
-    return status, body, close
-
 
 async def offer(b, emails, rate, conns):
     """Posts one qualifying request per email over conns connections, at
     `rate` a second (0: as fast as they answer).  Returns per-email
     (t_send, t_ack) wall-clock times and the worst lateness against the
     schedule (seconds)."""
-    loop = asyncio.get_running_loop()
-    n = len(emails)
     sent = {}
-    nxt = [0]
-    late = [0.0]
-    m0 = loop.time()
+    pacer = Pacer(len(emails), rate)
 
     async def worker():
         reader = writer = None
         try:
-            while nxt[0] < n:
-                i = nxt[0]
-                nxt[0] += 1
-                if rate > 0:
-                    due = m0 + i / rate
-                    d = due - loop.time()
-                    if d > 0:
-                        await asyncio.sleep(d)
-                    late[0] = max(late[0], loop.time() - due)
+            while (i := await pacer.take()) is not None:
                 if writer is None:
                     reader, writer = await asyncio.open_connection(
                         b.host, b.port)
@@ -362,7 +216,7 @@ async def offer(b, emails, rate, conns):
                 writer.close()
 
     await asyncio.gather(*(worker() for _ in range(conns)))
-    return sent, late[0]
+    return sent, pacer.late
 
 
 def wait_arrivals(sim, want, since, timeout, what):
@@ -434,10 +288,12 @@ def run(b, sim, n, rate, conns, timeout, tag):
                       for e in emails[s:s + k])
         fifths.append((pct(part, 50), pct(part, 99)))
     d = {key: m1.get(key, 0) - m0.get(key, 0) for key in m1}
+    # The means sum every series of a name: the simulator is the only
+    # vendor host.
     return {
-        "ack_ms": mean_ms(d, "baton_intake_ack_seconds")[0],
-        "batch_ms": mean_ms(d, "baton_delivery_batch_seconds")[0],
-        "call_ms": mean_ms(d, "baton_http_client_seconds"),
+        "ack_ms": mean_ms(m0, m1, "baton_intake_ack_seconds")[0],
+        "batch_ms": mean_ms(m0, m1, "baton_delivery_batch_seconds")[0],
+        "call_ms": mean_ms(m0, m1, "baton_http_client_seconds"),
         "n": n, "lat": lat, "rtt": rtt, "late": late, "dups": dups,
         "e2e_rate": n / (last_arrival - first_send),
         "intake_rate": n / (last_ack - first_send),

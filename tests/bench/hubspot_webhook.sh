@@ -44,62 +44,16 @@ CONTACTS=${BENCH_CONTACTS:-30000}
 SLOW_REQUESTS=${BENCH_SLOW_REQUESTS:-200}
 LATENCIES=${BENCH_LATENCIES:-1000,3500}
 READ_TIMEOUT=3
-REDIS_SERVER=${REDIS_SERVER:-redis-server}
-
-if [ -z "${BATOND:-}" ]; then
-	B=${BATON_BENCH_BUILD_DIR:-$ROOT/build-bench}
-	echo "== building $B (Release)"
-	cmake -S "$ROOT" -B "$B" -DCMAKE_BUILD_TYPE=Release >/dev/null
-	cmake --build "$B" --target batond -j"$(nproc)" >/dev/null
-	BATOND=$B/daemon/batond
-fi
 
 BENCH_NAME=hubspot-webhook-bench
 # shellcheck source=tests/bench/lib.sh
 . "$(dirname "$0")/lib.sh"
-
-# wait_http PORT: until GET /healthz answers 200 (bounded, 10 s).
-wait_http()
-{
-	python3 - "$1" <<'EOF'
-import http.client, sys, time
-deadline = time.monotonic() + 10
-while time.monotonic() < deadline:
-    try:
-        c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]),
-                                       timeout=1)
-        c.request("GET", "/healthz")
-        if c.getresponse().status == 200:
-            sys.exit(0)
-    except OSError:
-        pass
-    time.sleep(0.1)
-sys.exit(1)
-EOF
-}
+[ -n "${BATOND:-}" ] || release_build batond
 
 echo "== redis-server (unix socket), the HubSpot simulator, batond"
-"$REDIS_SERVER" --port 0 --unixsocket "$TMP/redis.sock" \
-    --unixsocketperm 700 --dir "$TMP" --save "" --appendonly no \
-    --daemonize no --logfile "$TMP/redis.log" </dev/null &
-PIDS+=($!)
-for _ in $(seq 100); do
-	[ -S "$TMP/redis.sock" ] && break
-	sleep 0.1
-done
-[ -S "$TMP/redis.sock" ] || die "redis-server did not start"
-
-python3 "$ROOT/tests/sim/hubspot_sim.py" --port 0 \
-    --ten-secondly-limit 1000000000 --search-per-second 1000000 \
-    --daily-limit 1000000000 >"$TMP/sim.out" 2>"$TMP/sim.err" </dev/null &
-PIDS+=($!)
-for _ in $(seq 100); do
-	[ -s "$TMP/sim.out" ] && break
-	sleep 0.1
-done
-SPORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$TMP/sim.out")
-[ -n "$SPORT" ] || die "the simulator did not start: $(cat "$TMP/sim.err")"
-SIM=http://127.0.0.1:$SPORT
+start_redis
+start_sim hubspot_sim.py --ten-secondly-limit 1000000000 \
+    --search-per-second 1000000 --daily-limit 1000000000
 
 umask 077
 BPORT=$(free_port)
@@ -124,12 +78,9 @@ public_url = http://127.0.0.1:$BPORT/hooks/hs
 poll_interval = 0
 read_timeout = ${READ_TIMEOUT}s
 EOF
-"$BATOND" -c "$TMP/batond.conf" </dev/null 2>"$TMP/batond.log" &
-BATOND_PID=$!
-PIDS+=("$BATOND_PID")
-wait_http "$BPORT" || die "batond did not come up on $BPORT"
+start_batond "$TMP/batond.conf" "$BPORT"
 echo "  batond 127.0.0.1:$BPORT (pid $BATOND_PID), simulator $SIM"
-echo "  $(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg) before" \
+echo "  $(nproc) CPUs; load average $(loadavg) before" \
     "the run (other load on the machine moves every figure)"
 
 python3 "$(dirname "$0")/hubspot_webhook_load.py" --batond "127.0.0.1:$BPORT" \
@@ -140,4 +91,4 @@ python3 "$(dirname "$0")/hubspot_webhook_load.py" --batond "127.0.0.1:$BPORT" \
     die "the run failed"
 
 kill -0 "$BATOND_PID" 2>/dev/null || die "batond died during the run"
-echo "  load average $(cut -d' ' -f1-3 /proc/loadavg) after the run"
+echo "  load average $(loadavg) after the run"

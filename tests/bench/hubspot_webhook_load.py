@@ -56,19 +56,18 @@ baseline), or the stream check fails; never because of slowness.
 
 import argparse
 import asyncio
-import http.client
 import json
 import os
 import random
 import re
 import sys
 import time
-import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "sim"))
-from handoff_load import Redis, pct, read_response  # noqa: E402
+from benchlib import (BatondHook, Pacer, Redis, SimClient,  # noqa: E402
+                      die, mean_ms, pct, read_response)
 from hubspot_sim import (DEFAULT_APP_ID, DEFAULT_APP_SECRET,  # noqa: E402
                          DEFAULT_TOKEN, parse_when, sign_v3)
 
@@ -78,47 +77,13 @@ BATCH_READ = "/crm/v3/objects/contacts/batch/read"
 POOL_CHUNK = 5000               # contacts per /__sim/bulk call
 
 
-def die(msg):
-    print(f"bench: {msg}", file=sys.stderr, flush=True)
-    sys.exit(1)
-
-
 # ---------------------------------------------------------------- simulator
 
-class Sim:
-    """Blocking calls to the simulator: control API and REST."""
+class Sim(SimClient):
+    """Blocking calls to the HubSpot simulator: control API and REST."""
 
     def __init__(self, url):
-        u = urllib.parse.urlsplit(url)
-        self.host, self.port = u.hostname, u.port
-        self.conn = None
-
-    def call(self, method, path, body=None, headers=None):
-        h = dict(headers or {})
-        if body is not None:
-            body = json.dumps(body).encode()
-            h["Content-Type"] = "application/json"
-        for attempt in (1, 2):
-            if self.conn is None:
-                self.conn = http.client.HTTPConnection(self.host, self.port,
-                                                       timeout=120)
-            try:
-                self.conn.request(method, path, body, h)
-                r = self.conn.getresponse()
-                data = r.read()
-                break
-            except (OSError, http.client.HTTPException):
-                self.conn.close()
-                self.conn = None
-                if attempt == 2:
-                    raise
-        return r.status, (json.loads(data) if data else None)
-
-    def control(self, method, name, body=None):
-        st, out = self.call(method, "/__sim/" + name, body)
-        if st != 200:
-            die(f"simulator {method} /__sim/{name}: {st} {out!r}")
-        return out
+        super().__init__(url, 120)
 
     def api(self, method, path, body=None):
         return self.call(method, path, body,
@@ -179,12 +144,13 @@ def new_version(sim, ids, tag):
 
 # --------------------------------------------------------------- requests
 
-class Target:
+class Target(BatondHook):
+    """batond's hubspot connector: requests signed as HubSpot signs them
+    (v3, over the hook's URL), and GET /healthz."""
+
     def __init__(self, addr, connector):
-        host, _, port = addr.rpartition(":")
-        self.host, self.port = host, int(port)
-        self.path = f"/hooks/{connector}"
-        self.url = f"http://{host}:{port}{self.path}"
+        super().__init__(addr, connector)
+        self.url = f"http://{self.host}:{self.port}{self.path}"
 
     def webhook(self, body):
         ts = str(int(time.time() * 1000))
@@ -198,20 +164,6 @@ class Target:
     def healthz(self):
         return (f"GET /healthz HTTP/1.1\r\nHost: {self.host}\r\n"
                 f"\r\n").encode()
-
-    def metrics(self):
-        c = http.client.HTTPConnection(self.host, self.port, timeout=10)
-        try:
-            c.request("GET", "/metrics")
-            text = c.getresponse().read().decode()
-        finally:
-            c.close()
-        out = {}
-        for line in text.splitlines():
-            m = re.match(r'^(baton_\w+(?:\{[^}]*\})?) (\S+)$', line)
-            if m:
-                out[m.group(1)] = float(m.group(2))
-        return out
 
 
 class Plan:
@@ -254,23 +206,12 @@ async def offer(t, reqs, rate, conns):
     Returns per request (status or None when unanswered, answer seconds,
     detail) and the sender's worst lateness against the schedule."""
     loop = asyncio.get_running_loop()
-    n = len(reqs)
-    res = [None] * n
-    nxt = [0]
-    late = [0.0]
-    m0 = loop.time()
+    res = [None] * len(reqs)
+    pacer = Pacer(len(reqs), rate)
 
     async def worker():
         reader = writer = None
-        while nxt[0] < n:
-            i = nxt[0]
-            nxt[0] += 1
-            if rate > 0:
-                due = m0 + i / rate
-                d = due - loop.time()
-                if d > 0:
-                    await asyncio.sleep(d)
-                late[0] = max(late[0], loop.time() - due)
+        while (i := await pacer.take()) is not None:
             t0 = loop.time()
             try:
                 if writer is None:
@@ -294,7 +235,7 @@ async def offer(t, reqs, rate, conns):
 
     t_start = time.monotonic()
     await asyncio.gather(*(worker() for _ in range(conns)))
-    return res, late[0], time.monotonic() - t_start
+    return res, pacer.late, time.monotonic() - t_start
 
 
 # ------------------------------------------------------------------ checks
@@ -368,16 +309,6 @@ def read_calls(calls):
         if m:
             ids += int(m.group(1)) + int(m.group(2))
     return n, ids, statuses
-
-
-def mean_ms(before, after, name):
-    """Mean of a histogram's series (all labels) between two /metrics."""
-    def tot(d, suffix):
-        return sum(v for k, v in d.items()
-                   if k.startswith(name + suffix))
-    s = tot(after, "_sum") - tot(before, "_sum")
-    c = tot(after, "_count") - tot(before, "_count")
-    return (s / c * 1000, int(c)) if c else (float("nan"), 0)
 
 
 # ------------------------------------------------------------------ phases

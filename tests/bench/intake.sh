@@ -29,44 +29,17 @@ ROUNDS=${BENCH_ROUNDS:-3}
 SECS=${BENCH_SECONDS:-5}
 CONNS=${BENCH_CONNS:-64}
 RSS_EVENTS=${BENCH_RSS_EVENTS:-100000}
-REDIS_SERVER=${REDIS_SERVER:-redis-server}
 SECRET=bench-secret-$$
-
-if [ -z "${BATOND:-}" ] || [ -z "${LOADGEN:-}" ] ||
-    [ -z "${BARE_RESPONDER:-}" ]; then
-	B=${BATON_BENCH_BUILD_DIR:-$ROOT/build-bench}
-	echo "== building $B (Release)"
-	cmake -S "$ROOT" -B "$B" -DCMAKE_BUILD_TYPE=Release >/dev/null
-	cmake --build "$B" --target batond loadgen bare_responder \
-	    -j"$(nproc)" >/dev/null
-	BATOND=$B/daemon/batond
-	LOADGEN=$B/tests/bench/loadgen
-	BARE_RESPONDER=$B/tests/bench/bare_responder
-fi
 
 BENCH_NAME=bench
 # shellcheck source=tests/bench/lib.sh
 . "$(dirname "$0")/lib.sh"
-
-# wait_http PORT: until GET /healthz answers at all (bounded, 10 s).
-wait_http()
-{
-	python3 - "$1" <<'EOF'
-import http.client, sys, time
-deadline = time.monotonic() + 10
-while time.monotonic() < deadline:
-    try:
-        c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]),
-                                       timeout=1)
-        c.request("GET", "/healthz")
-        if c.getresponse().status == 200:
-            sys.exit(0)
-    except OSError:
-        pass
-    time.sleep(0.1)
-sys.exit(1)
-EOF
-}
+if [ -z "${BATOND:-}" ] || [ -z "${LOADGEN:-}" ] ||
+    [ -z "${BARE_RESPONDER:-}" ]; then
+	release_build batond loadgen bare_responder
+	LOADGEN=$B/tests/bench/loadgen
+	BARE_RESPONDER=$B/tests/bench/bare_responder
+fi
 
 rss_kib()
 {
@@ -89,15 +62,7 @@ run()
 }
 
 echo "== redis-server (unix socket), batond, bare_responder"
-"$REDIS_SERVER" --port 0 --unixsocket "$TMP/redis.sock" \
-    --unixsocketperm 700 --dir "$TMP" --save "" --appendonly no \
-    --daemonize no --logfile "$TMP/redis.log" </dev/null &
-PIDS+=($!)
-for _ in $(seq 100); do
-	[ -S "$TMP/redis.sock" ] && break
-	sleep 0.1
-done
-[ -S "$TMP/redis.sock" ] || die "redis-server did not start"
+start_redis
 
 BPORT=$(free_port)
 umask 077
@@ -122,27 +87,12 @@ map.url = page.url
 map.id = id
 map.at = ts
 EOF
-"$BATOND" -c "$TMP/batond.conf" </dev/null 2>"$TMP/batond.log" &
-BATOND_PID=$!
-PIDS+=("$BATOND_PID")
-wait_http "$BPORT" || die "batond did not come up on $BPORT"
+start_batond "$TMP/batond.conf" "$BPORT"
 
-"$BARE_RESPONDER" -p 0 >"$TMP/bare.out" </dev/null &
-PIDS+=($!)
-for _ in $(seq 50); do
-	[ -s "$TMP/bare.out" ] && break
-	sleep 0.1
-done
-RPORT=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$TMP/bare.out")
-[ -n "$RPORT" ] || die "bare_responder did not start"
-"$BARE_RESPONDER" -p 0 -L >"$TMP/plain.out" </dev/null &
-PIDS+=($!)
-for _ in $(seq 50); do
-	[ -s "$TMP/plain.out" ] && break
-	sleep 0.1
-done
-PPORT=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$TMP/plain.out")
-[ -n "$PPORT" ] || die "bare_responder -L did not start"
+start_listener bare bare_responder "$BARE_RESPONDER" -p 0
+RPORT=$LISTEN_PORT
+start_listener plain "bare_responder -L" "$BARE_RESPONDER" -p 0 -L
+PPORT=$LISTEN_PORT
 echo "  batond 127.0.0.1:$BPORT (pid $BATOND_PID), bare 127.0.0.1:$RPORT," \
     "plain 127.0.0.1:$PPORT"
 
@@ -150,7 +100,7 @@ echo
 echo "== batond's memory: idle VmRSS before and after each of 3 runs of $RSS_EVENTS events"
 RSS0=$(rss_kib "$BATOND_PID")
 RSSLIST="$RSS0"
-for i in 1 2 3; do
+for _ in 1 2 3; do
 	run rss "$BPORT" 120 "$RSS_EVENTS"
 	sleep 1
 	RSSLIST="$RSSLIST $(rss_kib "$BATOND_PID")"

@@ -39,19 +39,11 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 EVENTS=${BENCH_EVENTS:-200000}
 PER_LEAD=${BENCH_PER_LEAD:-4}
 TIMEOUT=${BENCH_TIMEOUT:-120}
-REDIS_SERVER=${REDIS_SERVER:-redis-server}
-
-if [ -z "${BATOND:-}" ]; then
-	B=${BATON_BENCH_BUILD_DIR:-$ROOT/build-bench}
-	echo "== building $B (Release)"
-	cmake -S "$ROOT" -B "$B" -DCMAKE_BUILD_TYPE=Release >/dev/null
-	cmake --build "$B" --target batond -j"$(nproc)" >/dev/null
-	BATOND=$B/daemon/batond
-fi
 
 BENCH_NAME=rules-bench
 # shellcheck source=tests/bench/lib.sh
 . "$(dirname "$0")/lib.sh"
+[ -n "${BATOND:-}" ] || release_build batond
 CC=${CC:-cc}
 
 # The baseline client: argv socket stream count; prints "<entries>
@@ -120,38 +112,10 @@ CEOF
     $(pkg-config --cflags --libs hiredis) || die "cannot build the baseline"
 
 echo "== redis-server (unix socket)"
-"$REDIS_SERVER" --port 0 --unixsocket "$TMP/redis.sock" \
-    --unixsocketperm 700 --dir "$TMP" --save "" --appendonly no \
-    --daemonize no --logfile "$TMP/redis.log" </dev/null &
-PIDS+=($!)
-for _ in $(seq 100); do
-	[ -S "$TMP/redis.sock" ] && break
-	sleep 0.1
-done
-[ -S "$TMP/redis.sock" ] || die "redis-server did not start"
+start_redis
 
 umask 077
-cat >"$TMP/rules.conf" <<'EOF'
-[score]
-rule = +20 if title ~ "vp|vice president|director|head of"
-rule = +15 if company_size >= 200
-rule = -30 if email ~ "@(gmail|yahoo|hotmail)\."
-rule = +40 on form_submit where form == "demo-request"
-rule = +5 on email_click cap 25 per 30d
-rule = +10 on page_view where url ~ "/pricing"
-decay = 25% per 30d
-
-[stage mql]
-when = score >= 60 and fit >= 15
-
-[stage sql]
-when = sales.status == "qualified" or deal.stage != ""
-
-[sla accept]
-after = mql
-within = 24h
-on_breach = notify, recycle
-EOF
+spec_rules "$TMP/rules.conf"
 BPORT=$(free_port)
 cat >"$TMP/batond.conf" <<EOF
 [daemon]
@@ -165,71 +129,21 @@ prefix = baton
 EOF
 
 # The driver: preload, start batond (its command line in argv), measure.
-python3 - "$TMP/redis.sock" "$EVENTS" "$PER_LEAD" "$TIMEOUT" \
+# It takes its Redis client from benchlib.py, beside this script.
+PYTHONPATH="$ROOT/tests/bench${PYTHONPATH:+:$PYTHONPATH}" \
+    python3 - "$TMP/redis.sock" "$EVENTS" "$PER_LEAD" "$TIMEOUT" \
     "$TMP/batond.log" "$TMP/baseline" "$BATOND" -c "$TMP/batond.conf" \
     <<'PYEOF'
-import json, os, socket, subprocess, sys, time
+import json, os, subprocess, sys, time
+
+from benchlib import Redis
 
 sock_path, events, per_lead, timeout, log, baseline = sys.argv[1:7]
 events, per_lead, timeout = int(events), int(per_lead), float(timeout)
 batond_argv = sys.argv[7:]
 
 
-class Resp:
-    def __init__(self, path):
-        self.s = socket.socket(socket.AF_UNIX)
-        self.s.connect(path)
-        self.buf = b""
-        self.sent = 0
-
-    def pack(self, *args):
-        out = [b"*%d\r\n" % len(args)]
-        for a in args:
-            a = a if isinstance(a, bytes) else str(a).encode()
-            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-        return b"".join(out)
-
-    def line(self):
-        while b"\r\n" not in self.buf:
-            chunk = self.s.recv(1 << 20)
-            if not chunk:
-                raise SystemExit("bench: redis closed the connection")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
-
-    def reply(self):
-        line = self.line()
-        k, rest = line[:1], line[1:]
-        if k == b"+":
-            return rest.decode()
-        if k == b"-":
-            raise SystemExit("bench: redis error: " + rest.decode())
-        if k == b":":
-            return int(rest)
-        if k == b"$":
-            n = int(rest)
-            if n < 0:
-                return None
-            while len(self.buf) < n + 2:
-                self.buf += self.s.recv(1 << 20)
-            data, self.buf = self.buf[:n], self.buf[n + 2:]
-            return data.decode()
-        if k == b"*":
-            n = int(rest)
-            return None if n < 0 else [self.reply() for _ in range(n)]
-        raise SystemExit("bench: bad reply %r" % line)
-
-    def pipeline(self, cmds):
-        self.s.sendall(b"".join(self.pack(*c) for c in cmds))
-        self.sent += len(cmds)
-        return [self.reply() for _ in cmds]
-
-    def command(self, *args):
-        return self.pipeline([args])[0]
-
-
-r = Resp(sock_path)
+r = Redis(sock_path)
 now = int(time.time() * 1000)
 leads = max(1, events // per_lead)
 print(f"== preloading {events} events ({leads} leads, {per_lead} each)")
@@ -291,7 +205,6 @@ def stats():
 
 
 total0, calls0, usec0 = stats()
-sent0 = r.sent
 logf = open(log, "wb")
 t0 = time.monotonic()
 proc = subprocess.Popen(batond_argv, stdin=subprocess.DEVNULL,
