@@ -20,6 +20,7 @@
 
 #include <baton/http_client.h>
 
+#include "clock.h"
 #include "conf.h"
 
 /* The core's own keys of every [connector NAME] section. */
@@ -356,6 +357,7 @@ connector_instance_free(struct connector_instance *ci)
 		return;
 	http_client_free(ci->http);
 	ci->http = NULL;
+	rate_bucket_clear(&ci->rate);
 	if (ci->inited && ci->desc->destroy != NULL)
 		ci->desc->destroy(ci);
 	if (ci->ctx != NULL) {
@@ -409,6 +411,12 @@ struct rate_bucket *
 connector_rate(struct connector_instance *ci)
 {
 	return &ci->rate;
+}
+
+int64_t
+connector_rate_take(struct connector_instance *ci)
+{
+	return rate_bucket_take(&ci->rate, clock_mono_ms());
 }
 
 struct http_client *

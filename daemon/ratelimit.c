@@ -1,51 +1,74 @@
 /*
- * ratelimit.c - the token bucket, vendor pauses and retry backoff of
+ * ratelimit.c - the rolling window, vendor pauses and retry backoff of
  * ratelimit.h.  Kept free of clocks and I/O so that it is tested exactly.
  */
 #include "ratelimit.h"
+
+#include <stdlib.h>
 
 void
 rate_bucket_init(struct rate_bucket *b, long long limit, int64_t window_ms,
     int64_t now_ms)
 {
+	(void)now_ms;
 	b->limit = limit > 0 ? limit : 0;
 	b->window_ms = window_ms > 0 ? window_ms : 1000;
-	b->tokens = (double)b->limit;
-	b->refilled_ms = now_ms;
+	b->at = NULL;
+	b->cap = b->head = b->n = 0;
 	b->paused_until = 0;
 }
 
-/* Brings tokens up to now: limit per window, never above limit. */
-static void
-refill(struct rate_bucket *b, int64_t now_ms)
+void
+rate_bucket_clear(struct rate_bucket *b)
 {
-	if (now_ms <= b->refilled_ms)
-		return;
-	b->tokens += (double)(now_ms - b->refilled_ms) * (double)b->limit /
-	    (double)b->window_ms;
-	if (b->tokens > (double)b->limit)
-		b->tokens = (double)b->limit;
-	b->refilled_ms = now_ms;
+	free(b->at);
+	b->at = NULL;
+	b->cap = b->head = b->n = 0;
+}
+
+/* Room for one more take, keeping the order.  0 or -1. */
+static int
+grow(struct rate_bucket *b)
+{
+	size_t cap = b->cap ? b->cap * 2 : 16;
+	int64_t *v;
+
+	if ((long long)cap > b->limit)
+		cap = (size_t)b->limit;
+	if ((v = malloc(cap * sizeof(*v))) == NULL)
+		return -1;
+	for (size_t i = 0; i < b->n; i++)
+		v[i] = b->at[(b->head + i) % b->cap];
+	free(b->at);
+	b->at = v;
+	b->cap = cap;
+	b->head = 0;
+	return 0;
 }
 
 int64_t
 rate_bucket_take(struct rate_bucket *b, int64_t now_ms)
 {
-	double missing;
-	int64_t wait;
-
 	if (b->paused_until > now_ms)
 		return b->paused_until - now_ms;
 	if (b->limit == 0)
 		return 0;
-	refill(b, now_ms);
-	if (b->tokens >= 1.0) {
-		b->tokens -= 1.0;
-		return 0;
+	/* Takes at or before now - window are out of every window that
+	 * holds now. */
+	while (b->n > 0 && b->at[b->head] <= now_ms - b->window_ms) {
+		b->head = (b->head + 1) % b->cap;
+		b->n--;
 	}
-	missing = 1.0 - b->tokens;
-	wait = (int64_t)(missing * (double)b->window_ms / (double)b->limit);
-	return wait + 1;
+	if ((long long)b->n >= b->limit) {
+		int64_t wait = b->at[b->head] + b->window_ms - now_ms;
+
+		return wait > 0 ? wait : 1;
+	}
+	if (b->n == b->cap && grow(b) == -1)
+		return 1000;
+	b->at[(b->head + b->n) % b->cap] = now_ms;
+	b->n++;
+	return 0;
 }
 
 void

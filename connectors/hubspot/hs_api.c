@@ -7,7 +7,10 @@
  * pause HubSpot asked for (a 429: TEN_SECONDLY_ROLLING waits 10 s, the
  * search API's secondly limit 1 s, the daily limit an hour) and the
  * section's daily_limit, counted per UTC day.  A held call fails at once
- * (from the loop) with CONNECTOR_RETRY and the wait.  Answers are sorted
+ * (from the loop) with CONNECTOR_RETRY and the wait.  Every call also
+ * takes a token of the section's rate budget (rate_limit per rate_window,
+ * 190 per 10 s by default: HubSpot counts requests, and one push is
+ * several); without one it waits for it.  Answers are sorted
  * by http_classify(); an error body's category and message make the
  * failure message "HTTP 400 VALIDATION_ERROR: Property values were not
  * valid: ...".
@@ -30,13 +33,21 @@
 struct hs_op {
 	TAILQ_ENTRY(hs_op) link;
 	struct hs_ctx *ctx;
+	const char *method;             /* a literal */
+	char *url;
 	char *body;                     /* sent (borrowed by the client) */
+	int64_t timeout_ms;
 	char what[96];                  /* "POST /crm/v3/..." for messages */
-	struct event *defer;            /* a refusal reported from the loop */
+	struct event *defer;            /* a refusal reported from the loop,
+	                                 * or a send waiting for a token */
+	bool refused;
+	bool in_loop;                   /* op_send() runs from defer_cb */
 	struct hs_reply fail;
 	hs_reply_cb cb;
 	void *arg;
 };
+
+static int op_send(struct hs_op *op);
 
 static TAILQ_HEAD(, hs_op) no_ops = TAILQ_HEAD_INITIALIZER(no_ops);
 
@@ -47,6 +58,7 @@ op_free(struct hs_op *op)
 		return;
 	if (op->defer != NULL)
 		event_free(op->defer);
+	free(op->url);
 	free(op->body);
 	free(op);
 }
@@ -59,12 +71,33 @@ defer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	TAILQ_REMOVE(&no_ops, op, link);
-	op->cb(op->ctx, &op->fail, op->arg);
-	op_free(op);
+	if (op->refused) {
+		op->cb(op->ctx, &op->fail, op->arg);
+		op_free(op);
+		return;
+	}
+	/* From the loop, a refusal is reported at once (op_refuse). */
+	op->in_loop = true;
+	(void)op_send(op);
 }
 
-/* Reports a refusal from the loop.  Returns 0, or -1 (op freed) when no
- * timer can be made. */
+/* Runs op_send() again in ms, from the loop.  0, or -1 (op not freed). */
+static int
+op_later(struct hs_op *op, int64_t ms)
+{
+	struct event_base *base = connector_base(op->ctx->ci);
+	struct timeval tv = { (time_t)(ms / 1000),
+	    (suseconds_t)(ms % 1000) * 1000 };
+
+	if (base == NULL || (op->defer == NULL && (op->defer = evtimer_new(
+	    base, defer_cb, op)) == NULL) || evtimer_add(op->defer, &tv) == -1)
+		return -1;
+	TAILQ_INSERT_TAIL(&no_ops, op, link);
+	return 0;
+}
+
+/* Reports a refusal from the loop (at once when already there).  Returns
+ * 0, or -1 (op freed) when no timer can be made. */
 static int
 op_refuse(struct hs_op *op, int64_t retry_after_ms, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -76,14 +109,21 @@ op_refuse(struct hs_op *op, int64_t retry_after_ms, const char *fmt, ...)
 	struct timeval now = { 0, 0 };
 	va_list ap;
 
+	op->refused = true;
 	op->fail.rc = CONNECTOR_RETRY;
 	op->fail.body = "";
 	op->fail.retry_after_ms = retry_after_ms;
 	va_start(ap, fmt);
 	vsnprintf(op->fail.message, sizeof(op->fail.message), fmt, ap);
 	va_end(ap);
-	if (base == NULL || (op->defer = evtimer_new(base, defer_cb,
-	    op)) == NULL || evtimer_add(op->defer, &now) == -1) {
+	if (op->in_loop) {
+		op->cb(op->ctx, &op->fail, op->arg);
+		op_free(op);
+		return 0;
+	}
+	if (base == NULL || (op->defer == NULL && (op->defer = evtimer_new(
+	    base, defer_cb, op)) == NULL) || evtimer_add(op->defer, &now) ==
+	    -1) {
 		op_free(op);
 		return -1;
 	}
@@ -186,29 +226,23 @@ op_done(const struct http_result *res, void *arg)
 	op_free(op);
 }
 
-int
-hs_api(struct hs_ctx *ctx, const char *method, const char *path,
-    const char *body, int64_t timeout_ms, hs_reply_cb cb, void *arg)
+/*
+ * Sends op now, or when the section's rate budget has a token for it, or
+ * refuses it (stopping, a pause, the daily limit).  Returns 0 (op's
+ * callback runs once: later, or already when op_send() runs from the
+ * loop), or -1 when no timer can be made (op freed, callback not run).
+ */
+static int
+op_send(struct hs_op *op)
 {
+	struct hs_ctx *ctx = op->ctx;
 	struct http_client *hc;
 	struct http_request req = { 0 };
-	struct hs_op *op = calloc(1, sizeof(*op));
 	const char *headers[5];
-	char *url = NULL, err[256];
+	char err[256];
 	int64_t wait;
 	size_t h = 0;
 
-	if (op == NULL)
-		return -1;
-	op->ctx = ctx;
-	op->cb = cb;
-	op->arg = arg;
-	snprintf(op->what, sizeof(op->what), "%s %.*s", method,
-	    (int)strcspn(path, "?"), path);
-	if (body != NULL && (op->body = strdup(body)) == NULL) {
-		op_free(op);
-		return -1;
-	}
 	if (ctx->stopping)
 		return op_refuse(op, 0, "%s: connector stopping", op->what);
 	if (hs_api_paused(ctx, &wait))
@@ -218,31 +252,64 @@ hs_api(struct hs_ctx *ctx, const char *method, const char *path,
 		    "HubSpot asked to wait (429)");
 	if ((hc = connector_http(ctx->ci)) == NULL)
 		return op_refuse(op, 0, "%s: no HTTP client", op->what);
-	if (asprintf(&url, "%s%s", ctx->url, path) == -1) {
-		op_free(op);
-		return -1;
+	if ((wait = connector_rate_take(ctx->ci)) > 0) {
+		if (op_later(op, wait) == 0)
+			return 0;
+		return op_refuse(op, 0, "%s: no timer", op->what);
 	}
 	headers[h++] = ctx->auth;
 	headers[h++] = "Accept: application/json";
-	if (body != NULL)
+	if (op->body != NULL)
 		headers[h++] = "Content-Type: application/json";
 	headers[h] = NULL;
-	req.method = method;
-	req.url = url;
+	req.method = op->method;
+	req.url = op->url;
 	req.headers = headers;
 	req.body = op->body;
 	req.body_len = op->body != NULL ? strlen(op->body) : 0;
 	req.body_borrowed = true;
-	req.timeout_ms = timeout_ms;
+	req.timeout_ms = op->timeout_ms;
 	req.done = op_done;
 	req.arg = op;
 	ctx->daily_used++;
-	if (http_client_request(hc, &req, err, sizeof(err)) == NULL) {
-		free(url);
+	if (http_client_request(hc, &req, err, sizeof(err)) == NULL)
 		return op_refuse(op, 0, "%s: %s", op->what, err);
-	}
-	free(url);
 	return 0;
+}
+
+int
+hs_api(struct hs_ctx *ctx, const char *method, const char *path,
+    const char *body, int64_t timeout_ms, hs_reply_cb cb, void *arg)
+{
+	struct hs_op *op = calloc(1, sizeof(*op));
+
+	if (op == NULL)
+		return -1;
+	op->ctx = ctx;
+	op->cb = cb;
+	op->arg = arg;
+	op->method = method;
+	op->timeout_ms = timeout_ms;
+	snprintf(op->what, sizeof(op->what), "%s %.*s", method,
+	    (int)strcspn(path, "?"), path);
+	if ((body != NULL && (op->body = strdup(body)) == NULL) ||
+	    asprintf(&op->url, "%s%s", ctx->url, path) == -1) {
+		op->url = NULL;
+		op_free(op);
+		return -1;
+	}
+	return op_send(op);
+}
+
+void
+hs_api_stop(struct hs_ctx *ctx)
+{
+	struct hs_op *op;
+	struct timeval now = { 0, 0 };
+
+	TAILQ_FOREACH(op, &no_ops, link)
+		if (op->ctx == ctx && !op->refused && op->defer != NULL)
+			evtimer_add(op->defer, &now);
 }
 
 void

@@ -102,6 +102,9 @@ typedef void (*hs_reply_cb)(struct hs_ctx *ctx, const struct hs_reply *r,
 int hs_api(struct hs_ctx *ctx, const char *method, const char *path,
     const char *body, int64_t timeout_ms, hs_reply_cb cb, void *arg);
 
+/* Calls waiting for a rate token go now, to be refused (stop). */
+void hs_api_stop(struct hs_ctx *ctx);
+
 /* Frees refusals never reported (destroy). */
 void hs_api_free(struct hs_ctx *ctx);
 

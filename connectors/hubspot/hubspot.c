@@ -72,7 +72,8 @@
  *   create_settle   after a deal create got no answer, wait this long
  *                   before the retry looks for it (default 30s)
  * Core keys apply as usual; the descriptor's defaults: batches of 100,
- * 190 requests per 10 s, poll_interval 5m.
+ * 190 requests per 10 s (every API call takes a token, see hs_api.c),
+ * poll_interval 5m.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -340,6 +341,7 @@ hubspot_stop(struct connector_instance *ci)
 	struct hs_ctx *ctx = connector_ctx(ci);
 
 	ctx->stopping = true;
+	hs_api_stop(ctx);
 	hs_hook_stop(ctx);
 	hs_poll_stop(ctx);
 }

@@ -130,8 +130,10 @@ struct connector {
  *                    full jitter, capped at retry_cap (default 5m)
  *   poll_interval    time between poll rounds; 0 turns polling off
  * A deliver() call and a poll() round each take one token of the rate
- * limit; a retry_after_ms given with CONNECTOR_RETRY pauses the whole
- * connector (every vendor so far throttles per app, not per record).
+ * limit (a connector making several vendor calls for one takes the others
+ * with connector_rate_take()); a retry_after_ms given with
+ * CONNECTOR_RETRY pauses the whole connector (every vendor so far
+ * throttles per app, not per record).
  */
 
 /* ---- The instance ------------------------------------------------------ */
@@ -143,6 +145,14 @@ void *connector_ctx(const struct connector_instance *ci);
 const char *connector_name(const struct connector_instance *ci);
 const struct connector *connector_descriptor(const struct connector_instance *ci);
 unsigned connector_role(const struct connector_instance *ci);
+
+/*
+ * Takes one token of the section's rate budget (rate_limit per
+ * rate_window, shared with the core's deliveries and polls) for one more
+ * vendor request.  Returns 0, or how many ms to wait before a token is
+ * free (nothing taken then); always 0 without a limit.
+ */
+int64_t connector_rate_take(struct connector_instance *ci);
 
 /* The daemon's loop, for timers; NULL under `--check`. */
 struct event_base *connector_base(const struct connector_instance *ci);

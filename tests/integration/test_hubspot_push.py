@@ -292,6 +292,33 @@ class Batches(PushCase):
         self.assertEqual(self.dlq(), [])
 
 
+class RateBudget(PushCase):
+    """The section's budget counts HubSpot calls, not pushes, over a
+    rolling window, as HubSpot's TEN_SECONDLY_ROLLING does: with 8 calls
+    a second, no second of the call log holds more than 8, though a push
+    makes several calls (the baton_* properties, a lookup, an upsert)."""
+
+    hs_extra = {"rate_limit": "8", "rate_window": "1s",
+                "batch_size": "25"}
+
+    def test_no_window_holds_more_calls_than_the_budget(self):
+        n = 300
+        self.xadd_together("feedback", [
+            ("feedback.accepted", f"r{i}@rate.example",
+             {"owner": "rep-1", "status": "working"}) for i in range(n)])
+        wait_until(lambda: sum(a + b for a, b in self.upserted()) >= n,
+                   60, what=f"{n} contacts upserted")
+        t = sorted(c["t"] for c in self.calls())
+        # 5 property creations, then per push of 25: lookup + upsert.
+        self.assertGreaterEqual(len(t), 5 + 2 * (n // 25))
+        worst = max(sum(1 for x in t[i:] if x < t[i] + 1.0)
+                    for i in range(len(t)))
+        # The log's times are taken when the simulator answers, a few ms
+        # after batond sent: 1 call of slack.
+        self.assertLessEqual(worst, 9, t)
+        self.assertEqual(self.dlq(), [])
+
+
 class ItemErrors(PushCase):
 
     # A lead status HubSpot does not offer: every rejection is refused.
