@@ -17,6 +17,13 @@
  * own pending entries (id 0), left by a previous run of the same process
  * name or by a reload.  Reading pauses while hold_max entries are held.
  *
+ * Lives.  An entry taken over (this consumer's own pending ones after a
+ * restart, or claimed from another) was held by a process that ended
+ * without acknowledging it; PREFIX:lives:NAME counts those lives per entry
+ * (HINCRBY before the entry may go out; the commit deletes the field),
+ * and they count as attempts, so an entry whose delivery crashes batond
+ * reaches the DLQ after retry_max lives.
+ *
  * Claiming.  Every 10 s, XAUTOCLAIM takes the entries another consumer
  * read and did not acknowledge for 60 s (BATON_TEST_DELIVERY_IDLE_MS in
  * tests), so a dead process's work is finished by the others.  Entries
@@ -193,9 +200,11 @@ parse_entry(struct ditem *it, const redisReply *fv)
 }
 
 /* Holds an entry [id, fields] of stream `from` unless already held. */
+static void lives_count(struct delivery *d, struct ditem *it);
+
 static void
 take_entry(struct delivery *d, enum dstream from, const redisReply *e,
-    int64_t now)
+    int64_t now, bool taken_over)
 {
 	struct ditem *it;
 
@@ -222,6 +231,90 @@ take_entry(struct delivery *d, enum dstream from, const redisReply *e,
 		parse_entry(it, e->element[1]);
 	TAILQ_INSERT_TAIL(&d->items, it, link);
 	d->held++;
+	if (taken_over)
+		lives_count(d, it);
+}
+
+/* One HINCRBY of an entry's lives, until its reply. */
+struct lives_req {
+	struct delivery *d;
+	enum dstream from;
+	char entry_id[64];
+};
+
+/*
+ * An entry this process took over (its own pending ones after a restart,
+ * or one claimed from another consumer) was held before by a process that
+ * ended without acknowledging it.  Its count of such lives (kept in
+ * PREFIX:lives:NAME until the entry is acknowledged) counts as attempts,
+ * so an entry that makes batond crash goes to the DLQ after retry_max
+ * lives instead of looping for ever.
+ */
+static void
+lives_reply(struct redisReply *reply, void *arg)
+{
+	struct lives_req *q = arg;
+	struct delivery *d = q->d;
+	const struct connector_settings *st = connector_settings(d->ci);
+	struct ditem *it = find_item(d, q->from, q->entry_id);
+
+	d->ncmd--;
+	if (it != NULL) {
+		long long n = reply != NULL && reply->type ==
+		    REDIS_REPLY_INTEGER ? reply->integer : 0;
+
+		if (n > 0 && (unsigned long long)n > it->attempts)
+			it->attempts = (unsigned)(n > 1000000 ? 1000000 : n);
+		if (it->ev != NULL && it->attempts >= st->retry_max) {
+			log_warnx("delivery %s: entry %s was held by %u "
+			    "processes that ended without acknowledging it: "
+			    "to the DLQ", d->name, it->entry_id, it->attempts);
+			free(it->why);
+			if (asprintf(&it->why, "held by %u processes that ended "
+			    "without acknowledging it (did delivering it "
+			    "crash batond?)", it->attempts) == -1)
+				it->why = NULL;
+			baton_event_free(it->ev);
+			it->ev = NULL;
+		}
+		it->due_ms = 0;
+	}
+	free(q);
+	delivery_kick(d);
+	delivery_check_stopped(d);
+}
+
+/* Counts one more life of it (see lives_reply); the item waits for the
+ * answer.  Without Redis it goes on uncounted. */
+static void
+lives_count(struct delivery *d, struct ditem *it)
+{
+	struct lives_req *q = calloc(1, sizeof(*q));
+	char field[80];
+	const char *argv[4];
+	size_t len[4];
+
+	if (q == NULL || strlen(it->entry_id) >= sizeof(q->entry_id)) {
+		free(q);
+		return;
+	}
+	q->d = d;
+	q->from = it->from;
+	snprintf(q->entry_id, sizeof(q->entry_id), "%s", it->entry_id);
+	snprintf(field, sizeof(field), "%d:%s", it->from == DSTREAM_MAIN ? 1 :
+	    2, it->entry_id);
+	argv[0] = "HINCRBY";
+	argv[1] = d->k_lives;
+	argv[2] = field;
+	argv[3] = "1";
+	for (int i = 0; i < 4; i++)
+		len[i] = strlen(argv[i]);
+	if (redis_command_argv(d->rc, 0, lives_reply, q, 4, argv, len) == -1) {
+		free(q);
+		return;
+	}
+	d->ncmd++;
+	it->due_ms = INT64_MAX;         /* until the count is in */
 }
 
 /* Takes the entries of an XREADGROUP reply; for each stream, the last id
@@ -248,7 +341,8 @@ take_streams(struct delivery *d, const redisReply *reply,
 		if (arr->type != REDIS_REPLY_ARRAY)
 			continue;
 		for (size_t i = 0; i < arr->elements; i++) {
-			take_entry(d, from, arr->element[i], now);
+			take_entry(d, from, arr->element[i], now,
+			    d->pending_phase);
 			if (arr->element[i]->type == REDIS_REPLY_ARRAY &&
 			    arr->element[i]->elements >= 1 &&
 			    is_string(arr->element[i]->element[0]))
@@ -438,7 +532,7 @@ claim_reply(struct redisReply *reply, void *arg)
 
 		for (size_t i = 0; i < arr->elements; i++)
 			take_entry(d, (enum dstream)d->claim_stream,
-			    arr->element[i], now);
+			    arr->element[i], now, true);
 		if (d->held > before)
 			log_notice("delivery %s: claimed %zu entr%s another "
 			    "consumer left unacknowledged", d->name,
@@ -766,8 +860,10 @@ delivery_new(struct event_base *base, const struct redis_opts *o,
 	d->k_stream[0] = key_join(prefix, d->stream_name);
 	d->k_dlq = key_join(prefix, DLQ_STREAM);
 	d->k_prefix = key_join(prefix, "");
+	if (asprintf(&d->k_lives, "%s:lives:%s", prefix, d->name) == -1)
+		d->k_lives = NULL;
 	if (d->k_stream[0] == NULL || d->k_stream[1] == NULL ||
-	    d->k_dlq == NULL || d->k_prefix == NULL)
+	    d->k_dlq == NULL || d->k_prefix == NULL || d->k_lives == NULL)
 		goto fail;
 	if ((d->ev_read = evtimer_new(base, on_read_timer, d)) == NULL ||
 	    (d->ev_kick = evtimer_new(base, on_kick, d)) == NULL ||
@@ -862,6 +958,7 @@ delivery_free(struct delivery *d)
 		free(d->pending_from[s]);
 	}
 	free(d->k_dlq);
+	free(d->k_lives);
 	free(d->k_prefix);
 	free(d->claim_cursor);
 	free(d->name);

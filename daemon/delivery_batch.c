@@ -40,6 +40,8 @@ static const char commit_script[] =
     "  local key = ARGV[i + 1] == '2' and KEYS[2] or KEYS[1]\n"
     "  if redis.call('XACK', key, ARGV[1], ARGV[i + 2]) == 1 then\n"
     "    n = n + 1\n"
+    "    redis.call('HDEL', ARGV[5] .. 'lives:' .. ARGV[2],\n"
+    "      ARGV[i + 1] .. ':' .. ARGV[i + 2])\n"
     "    if ARGV[i] == 'dlq' then\n"
     "      redis.call('XADD', KEYS[3], '*', 'v', ARGV[i + 7],\n"
     "        'type', ARGV[i + 8], 'lead', ARGV[i + 3],\n"

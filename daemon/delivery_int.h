@@ -51,7 +51,8 @@ struct ditem {
 	                                   DLQ; NULL when absent), owned */
 	char *orig_entry;               /* a replayed entry: its id in the
 	                                   main stream (field `entry`) */
-	unsigned attempts;              /* deliver() calls so far */
+	unsigned attempts;              /* deliver() calls so far, plus one
+	                                   per earlier process that held it */
 	int64_t due_ms;                 /* monotonic: not before */
 	int64_t touched_ms;             /* monotonic: read, claimed or
 	                                   touched (idle time reset) */
@@ -92,6 +93,7 @@ struct delivery {
 	char *stream_name;              /* "handoffs" or "feedback" */
 	char *k_stream[NDSTREAMS];      /* main, replay */
 	char *k_dlq, *k_prefix;         /* PREFIX:dlq, "PREFIX:" */
+	char *k_lives;                  /* PREFIX:lives:NAME (hash) */
 	long long maxlen;
 	struct redis *rd;               /* XREADGROUP only */
 	struct redis *rc;               /* everything else */

@@ -586,6 +586,68 @@ test_claims_dead_consumer(void **state)
 	assert_string_equal(fk.ids[0][0], "c1");
 }
 
+/* An entry this consumer left pending (a process that died holding it)
+ * counts a life each time it is taken over; at retry_max lives it goes
+ * to the DLQ without another try, so an entry that crashes batond cannot
+ * loop for ever. */
+static void
+test_lives_reach_the_dlq(void **state)
+{
+	redisReply *r;
+
+	(void)state;
+	freeReplyObject(test_redis_cmd(&srv, "XGROUP CREATE baton:handoffs "
+	    "crm $ MKSTREAM"));
+	add_entry("baton:handoffs", "k1", "{}");
+	r = test_redis_cmd(&srv, "XREADGROUP GROUP crm test-1 COUNT 10 "
+	    "STREAMS baton:handoffs >");
+	assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+	freeReplyObject(r);
+	/* Two earlier processes took it over and died with it too. */
+	r = test_redis_cmd(&srv, "XRANGE baton:handoffs - +");
+	freeReplyObject(test_redis_cmd(&srv, "HSET baton:lives:crm 1:%s 2",
+	    r->element[0]->element[0]->str));
+	freeReplyObject(r);
+	start();
+	want_calls = 0;
+	assert_true(loop_until(calls_done, 5000));
+	assert_int_equal(fk.calls, 0);
+	assert_field("baton:dlq", "error", "held by 3 processes that ended "
+	    "without acknowledging it (did delivering it crash batond?)");
+	assert_field("baton:dlq", "id", "k1");
+	assert_field("baton:dlq", "attempts", "3");
+	assert_int_equal(int_reply("EXISTS %s%s", "baton:lives:crm", ""), 0);
+}
+
+/* Below retry_max the entry is delivered, with its earlier lives as
+ * attempts, and its count goes with the acknowledgement. */
+static void
+test_lives_count_as_attempts(void **state)
+{
+	redisReply *r;
+
+	(void)state;
+	freeReplyObject(test_redis_cmd(&srv, "XGROUP CREATE baton:handoffs "
+	    "crm $ MKSTREAM"));
+	add_entry("baton:handoffs", "k2", "{}");
+	freeReplyObject(test_redis_cmd(&srv, "XREADGROUP GROUP crm test-1 "
+	    "COUNT 10 STREAMS baton:handoffs >"));
+	start();
+	want_calls = 1;
+	assert_true(loop_until(calls_done, 5000));
+	assert_string_equal(fk.ids[0][0], "k2");
+	assert_int_equal(fk.attempts[0][0], 1);
+	assert_int_equal(int_reply("EXISTS %s%s", "baton:lives:crm", ""), 0);
+	/* A fresh entry counts no life at all. */
+	add_entry("baton:handoffs", "k3", "{}");
+	want_calls = 2;
+	assert_true(loop_until(calls_done, 5000));
+	assert_int_equal(fk.attempts[1][0], 0);
+	r = test_redis_cmd(&srv, "HLEN baton:lives:crm");
+	assert_int_equal(r->integer, 0);
+	freeReplyObject(r);
+}
+
 int
 main(void)
 {
@@ -609,6 +671,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_replay_stream, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_claims_dead_consumer,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lives_reach_the_dlq,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lives_count_as_attempts,
 		    setup, teardown),
 	};
 
