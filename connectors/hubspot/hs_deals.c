@@ -76,6 +76,26 @@ call_failed(struct hs_push *p, const size_t *groups, size_t n,
 		hs_push_group_result(p, groups[k], r->rc, wait, NULL, msg);
 }
 
+/* A read of step 1 or 2 failed (what/err: its answer could not be
+ * parsed): every written group retries, and the batch completes. */
+static void
+read_failed(struct hs_push *p, const struct hs_reply *r, const char *what,
+    const char *err)
+{
+	char msg[HS_MESSAGE_MAX + 32];
+
+	if (what == NULL) {
+		snprintf(msg, sizeof(msg), "deal: %s", r->message);
+		written_fail(p, r->rc == CONNECTOR_DROP ? CONNECTOR_RETRY :
+		    r->rc, r->retry_after_ms, msg);
+	} else {
+		snprintf(msg, sizeof(msg), "%s: %s", what, err);
+		connector_log(p->ctx->ci, LOG_LEVEL_WARNING, "%s", msg);
+		written_fail(p, CONNECTOR_RETRY, 0, msg);
+	}
+	hs_push_finish(p, CONNECTOR_RETRY, 0, msg);
+}
+
 /* Whether numeric id a is newer (greater) than b ("" is oldest). */
 static bool
 id_newer(const char *a, const char *b)
@@ -92,21 +112,16 @@ stages_done(struct hs_ctx *ctx, const struct hs_reply *r, void *arg)
 {
 	struct hs_push *p = arg;
 	struct hs_result res;
-	char err[256], msg[HS_MESSAGE_MAX + 32];
+	char err[256];
 
+	(void)ctx;
 	if (r->rc != CONNECTOR_OK) {
-		snprintf(msg, sizeof(msg), "deal: %s", r->message);
-		written_fail(p, r->rc == CONNECTOR_DROP ? CONNECTOR_RETRY :
-		    r->rc, r->retry_after_ms, msg);
-		hs_push_finish(p, CONNECTOR_RETRY, 0, msg);
+		read_failed(p, r, NULL, NULL);
 		return;
 	}
 	if (hs_result_parse(r->body, r->len, false, &res, err,
 	    sizeof(err)) == -1) {
-		snprintf(msg, sizeof(msg), "deal read: %s", err);
-		connector_log(ctx->ci, LOG_LEVEL_WARNING, "%s", msg);
-		written_fail(p, CONNECTOR_RETRY, 0, msg);
-		hs_push_finish(p, CONNECTOR_RETRY, 0, msg);
+		read_failed(p, r, "deal read", err);
 		return;
 	}
 	/* A deal missing from the answer (deleted meanwhile) is not open. */
@@ -137,20 +152,14 @@ assoc_done(struct hs_ctx *ctx, const struct hs_reply *r, void *arg)
 	struct hs_assoc a;
 	const char **ids = NULL;
 	size_t nids = 0;
-	char err[256], msg[HS_MESSAGE_MAX + 32], *body = NULL;
+	char err[256], *body = NULL;
 
 	if (r->rc != CONNECTOR_OK) {
-		snprintf(msg, sizeof(msg), "deal: %s", r->message);
-		written_fail(p, r->rc == CONNECTOR_DROP ? CONNECTOR_RETRY :
-		    r->rc, r->retry_after_ms, msg);
-		hs_push_finish(p, CONNECTOR_RETRY, 0, msg);
+		read_failed(p, r, NULL, NULL);
 		return;
 	}
 	if (hs_assoc_parse(r->body, r->len, &a, err, sizeof(err)) == -1) {
-		snprintf(msg, sizeof(msg), "deal associations: %s", err);
-		connector_log(ctx->ci, LOG_LEVEL_WARNING, "%s", msg);
-		written_fail(p, CONNECTOR_RETRY, 0, msg);
-		hs_push_finish(p, CONNECTOR_RETRY, 0, msg);
+		read_failed(p, r, "deal associations", err);
 		return;
 	}
 	for (size_t i = 0; i < a.n; i++)
