@@ -1656,6 +1656,11 @@ class Handler(SimHandler):
         else:
             data = body or b""
             ctype = JSON_CT
+        # The call is in the log before its answer leaves, so a client
+        # that reads /__sim/state right after an answer sees its call.
+        call, self._call = getattr(self, "_call", None), None
+        if call is not None:
+            self.sim.log_call(call[0], call[1], call[2], status, call[3])
         self.send_response(status)
         for k, v in (headers or {}).items():
             self.send_header(k, str(v))
@@ -1687,9 +1692,10 @@ class Handler(SimHandler):
                       "error_description": "injected fault"}
             else:
                 fb = fault_body(status, ra)
+            self._call = (method, path, query, "injected")
             self.send(status, fb, headers)
-            sim.log_call(method, path, query, status, "injected")
             return
+        self._call = (method, path, query, None)
         try:
             self.route(method, path, query, body)
         except ApiError as e:
@@ -1699,7 +1705,9 @@ class Handler(SimHandler):
             traceback.print_exc()
             self.send(500, [{"message": f"simulator error: {e}",
                              "errorCode": "UNKNOWN_EXCEPTION"}])
-        sim.log_call(method, path, query, self.status_sent)
+        if self._call is not None:      # nothing was sent
+            self._call = None
+            sim.log_call(method, path, query, self.status_sent)
 
     def route(self, method, path, query, body):
         sim = self.sim

@@ -653,9 +653,11 @@ class Handler(SimHandler):
             return
         if fault and fault[0] == "fail":
             _, status, ra, fbody = fault
+            # Logged before the answer leaves: a client that reads the
+            # log right after its answer sees its call.
+            sim.log_call(method, path, status, "injected", path)
             self.send_text(status, fbody,
                            {"Retry-After": ra} if ra is not None else None)
-            sim.log_call(method, path, status, "injected", path)
             return
         # Work out the answer, then send it - or, for a drop fault with
         # when == "after", close the connection instead (the post has been
@@ -679,8 +681,8 @@ class Handler(SimHandler):
                          f"processed: {status} {note or text}; dropped",
                          path)
             return
-        self.send_text(status, text, headers)
         sim.log_call(method, path, status, note, path)
+        self.send_text(status, text, headers)
 
     def webhook(self, method, path, body):
         """Accept a post (returns a log note) or raise Reject."""
