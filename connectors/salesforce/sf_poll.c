@@ -28,7 +28,11 @@
  * what was read before, or, for a Lead never read since the record began,
  * when it is not what our own create leaves (sf_own_version_report); the
  * event's id is that of our version, so a round read again does not
- * report it twice.  Batond's updates write none of those fields (OwnerId
+ * report it twice.  Any other Lead version is reported only when the
+ * record has not seen it or its fingerprint changed: a rep's edit of a
+ * phone number is not a new decision, which the rules would otherwise
+ * take for one in a new MQL episode.  Batond's updates write none of
+ * those fields (OwnerId
  * only on a create), so what differs is someone else's change.  It never
  * writes Opportunities: those the integration user changed last are
  * skipped, and so are records without a usable email (logged at debug).
@@ -233,6 +237,12 @@ lead_record(struct sf_round *r, const json_t *rec, const char *id,
 	if (mine && !own_version_report(r, rec, id, canon, why, seen,
 	    seen_fp, fp)) {
 		r->skipped++;           /* our own write, echoed */
+		return;
+	}
+	if (!mine && seen && seen_fp == fp) {
+		/* A change to nothing a lead.status carries (a phone, a
+		 * note), or a version read before: no new decision. */
+		r->skipped++;
 		return;
 	}
 	if (!lead_key(r, "Lead", id, json_string_value(json_object_get(rec,

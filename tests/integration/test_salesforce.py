@@ -235,6 +235,13 @@ class Poll(SalesforceCase):
         # Rounds go on re-reading the overlap: still one event.
         time.sleep(3)
         self.assertEqual(len(self.sf_events("lead.status", email)), 1)
+        # A rep's edit that changes nothing a lead.status carries (the
+        # phone) is not a new decision: nothing comes back.
+        self.sim.rep_edit("Lead", rec["Id"], {"Phone": "+1 555 0100"})
+        rounds = self.sim.snapshot(False)["counters"]["queries"]
+        wait_until(lambda: self.sim.snapshot(False)["counters"]["queries"]
+                   >= rounds + 4, 15, what="more poll rounds")
+        self.assertEqual(len(self.sf_events("lead.status", email)), 1)
 
     def test_conversion_and_opportunity_stages(self):
         email = "opp@acme.example"
