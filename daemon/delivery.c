@@ -743,7 +743,9 @@ delivery_kick(struct delivery *d)
 		free(ready_items);
 		return;
 	}
-	if ((wait = rate_bucket_take(connector_rate(d->ci), now)) > 0) {
+	if ((wait = connector_descriptor(d->ci)->rate_per_call ?
+	    rate_bucket_paused(connector_rate(d->ci), now) :
+	    rate_bucket_take(connector_rate(d->ci), now)) > 0) {
 		clock_timer_in(d->ev_kick, wait);
 		free(ready_items);
 		return;

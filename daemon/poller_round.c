@@ -276,7 +276,9 @@ poller_on_round_timer(evutil_socket_t fd, short what, void *arg)
 		poller_round_arm(p);
 		return;
 	}
-	if ((wait = rate_bucket_take(connector_rate(p->ci), now)) > 0) {
+	if ((wait = connector_descriptor(p->ci)->rate_per_call ?
+	    rate_bucket_paused(connector_rate(p->ci), now) :
+	    rate_bucket_take(connector_rate(p->ci), now)) > 0) {
 		clock_timer_in(p->ev_round, wait);
 		return;
 	}

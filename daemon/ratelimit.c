@@ -71,6 +71,12 @@ rate_bucket_take(struct rate_bucket *b, int64_t now_ms)
 	return 0;
 }
 
+int64_t
+rate_bucket_paused(const struct rate_bucket *b, int64_t now_ms)
+{
+	return b->paused_until > now_ms ? b->paused_until - now_ms : 0;
+}
+
 void
 rate_bucket_pause(struct rate_bucket *b, int64_t now_ms, int64_t ms)
 {

@@ -46,6 +46,9 @@ void rate_bucket_clear(struct rate_bucket *b);
  */
 int64_t rate_bucket_take(struct rate_bucket *b, int64_t now_ms);
 
+/* The pause in force at now_ms (ms left, 0 when none); takes nothing. */
+int64_t rate_bucket_paused(const struct rate_bucket *b, int64_t now_ms);
+
 /* Nothing before now_ms + ms (a vendor's Retry-After or limit signal);
  * a longer pause already in force is kept. */
 void rate_bucket_pause(struct rate_bucket *b, int64_t now_ms, int64_t ms);

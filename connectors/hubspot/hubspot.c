@@ -72,8 +72,9 @@
  *   create_settle   after a deal create got no answer, wait this long
  *                   before the retry looks for it (default 30s)
  * Core keys apply as usual; the descriptor's defaults: batches of 100,
- * 190 requests per 10 s (every API call takes a token, see hs_api.c),
- * poll_interval 5m.
+ * 190 requests per rolling 10 s (every API call takes a token, see
+ * hs_api.c, and pushes and poll rounds none of their own), poll_interval
+ * 5m.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -385,5 +386,6 @@ const struct connector connector_hubspot = {
 	.batch_max = HS_BATCH_MAX,
 	.rate_limit = 190,
 	.rate_window_ms = 10000,
+	.rate_per_call = true,          /* hs_api.c takes one per call */
 	.poll_interval_ms = 300000,
 };

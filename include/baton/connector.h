@@ -112,6 +112,13 @@ struct connector {
 	long long rate_limit;
 	int64_t rate_window_ms;
 	int64_t poll_interval_ms;
+
+	/*
+	 * The connector takes a token for each vendor request itself
+	 * (connector_rate_take), so a deliver() call or a poll round takes
+	 * none of its own; both still wait out a vendor's pause.
+	 */
+	bool rate_per_call;
 };
 
 /*
@@ -130,8 +137,9 @@ struct connector {
  *                    full jitter, capped at retry_cap (default 5m)
  *   poll_interval    time between poll rounds; 0 turns polling off
  * A deliver() call and a poll() round each take one token of the rate
- * limit (a connector making several vendor calls for one takes the others
- * with connector_rate_take()); a retry_after_ms given with
+ * limit, unless the descriptor's rate_per_call says the connector counts
+ * each of its requests with connector_rate_take(); a retry_after_ms given
+ * with
  * CONNECTOR_RETRY pauses the whole connector (every vendor so far
  * throttles per app, not per record).
  */

@@ -51,7 +51,10 @@ test_pause(void **state)
 	(void)state;
 	rate_bucket_init(&b, 190, 10000, 0);
 	assert_int_equal(rate_bucket_take(&b, 100), 0);
+	assert_int_equal(rate_bucket_paused(&b, 100), 0);
 	rate_bucket_pause(&b, 100, 10000);
+	assert_int_equal(rate_bucket_paused(&b, 200), 9900);
+	assert_int_equal(b.n, 1);               /* looking takes nothing */
 	assert_int_equal(rate_bucket_take(&b, 200), 9900);
 	rate_bucket_pause(&b, 200, 1000);         /* shorter: kept longer */
 	assert_int_equal(rate_bucket_take(&b, 10099), 1);
