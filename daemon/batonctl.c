@@ -53,6 +53,9 @@ usage(FILE *fp)
 	    "                     send them again to the connector that "
 	    "failed,\n"
 	    "                     or delete them\n"
+	    "  refs               write PREFIX:ref:* for every lead's ids "
+	    "(once, after\n"
+	    "                     upgrading from a version without them)\n"
 	    "  check              check the configuration; print each problem "
 	    "as\n"
 	    "                     FILE:LINE: message and exit 1\n"
@@ -165,6 +168,7 @@ static const struct {
 	{ "lead", ctl_lead },
 	{ "stats", ctl_stats },
 	{ "dlq", ctl_dlq },
+	{ "refs", ctl_refs },
 	{ "check", ctl_check },
 	{ NULL, NULL },
 };

@@ -148,6 +148,9 @@ int ctl_stats(const char *config_path, int argc, char **argv);
  * replay [--connector NAME] [ID...] | drop ID... */
 int ctl_dlq(const char *config_path, int argc, char **argv);
 
+/* `batonctl refs`: PREFIX:ref:* for leads whose ids predate them. */
+int ctl_refs(const char *config_path, int argc, char **argv);
+
 /* ---- stats' computations (ctl_stats.c), pure for tests ---------------- */
 
 /*

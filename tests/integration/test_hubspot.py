@@ -24,7 +24,7 @@ import time
 import urllib.request
 
 import harness
-from harness import BatonCase, wait_until
+from harness import BatonCase, run_ctl, wait_until
 from rules_helpers import SPEC_RULES, entries, lead, write_rules
 
 sys.path.insert(0, os.path.join(harness.SOURCE_DIR, "tests", "sim"))
@@ -329,6 +329,38 @@ class PrivacyByRef(BatonCase):
         forget = [f for _, f in entries(self.redis, "events", None,
                                         "lead.forget")]
         self.assertEqual([f["lead"] for f in forget], [email])
+
+    def test_batonctl_refs_fills_in_leads_from_before_refs(self):
+        # A lead whose ids.hs was set by a version that kept no refs.
+        email = "old@x.example"
+        c = self.sim.rep_create("contacts", {"email": email})
+        self.sim.flush_webhooks()
+        wait_until(lambda: lead(self.redis, email).get("ids.hs") ==
+                   c["id"], 15, what="ids.hs on the lead")
+        self.redis.command("DEL", f"baton:ref:hs:{c['id']}")
+        # Another lead claims a record a third lead's ref already names.
+        self.redis.command("HSET", "baton:lead:x@y.example", "ids.sf",
+                           "00Q1", "ver", "1")
+        self.redis.command("SET", "baton:ref:sf:00Q1", "z@y.example")
+        p = run_ctl(self.b.conf, "refs")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout.strip(), "2 leads read, 1 ref written, "
+                         "1 id already naming another lead (left as they "
+                         "are)")
+        self.assertEqual(self.redis.command(
+            "GET", f"baton:ref:hs:{c['id']}"), email)
+        self.assertEqual(self.redis.command("GET", "baton:ref:sf:00Q1"),
+                         "z@y.example")
+        p = run_ctl(self.b.conf, "refs")
+        self.assertIn("0 refs written", p.stdout)
+        # The deletion HubSpot sends after erasing the email finds it.
+        self.b.stop()
+        self.b = self.start()
+        self.sim.rep_privacy_delete(c["id"])
+        self.sim.flush_webhooks()
+        wait_until(lambda: self.redis.command(
+            "EXISTS", f"baton:lead:{email}") == 0, 15,
+            what="the lead erased")
 
     def test_a_contact_no_lead_has_is_acknowledged_and_not_written(self):
         # Imported without webhooks: no lead ever had it.
