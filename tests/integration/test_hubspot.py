@@ -303,6 +303,17 @@ class PrivacyByRef(BatonCase):
                             f"/hooks/hs")
         return b
 
+    def delete_in_a_new_process(self, cid, email):
+        """HubSpot deletes contact cid for privacy, and a new batond (no
+        memory of its email) erases the lead."""
+        self.b.stop()
+        self.b = self.start()
+        self.sim.rep_privacy_delete(cid)
+        self.sim.flush_webhooks()
+        wait_until(lambda: self.redis.command(
+            "EXISTS", f"baton:lead:{email}") == 0, 15,
+            what="the lead erased")
+
     def test_forgets_a_lead_whose_email_this_process_never_saw(self):
         email = "erase@x.example"
         c = self.sim.rep_create("contacts", {"email": email,
@@ -312,14 +323,7 @@ class PrivacyByRef(BatonCase):
                    c["id"], 15, what="ids.hs on the lead")
         self.assertEqual(self.redis.command("GET", f"baton:ref:hs:"
                                             f"{c['id']}"), email)
-        # A new process has no memory of the contact's email.
-        self.b.stop()
-        self.b = self.start()
-        self.sim.rep_privacy_delete(c["id"])
-        self.sim.flush_webhooks()
-        wait_until(lambda: self.redis.command(
-            "EXISTS", f"baton:lead:{email}") == 0, 15,
-            what="the lead erased")
+        self.delete_in_a_new_process(c["id"], email)
         self.assertEqual(self.redis.command(
             "EXISTS", f"baton:ref:hs:{c['id']}"), 0)
         digest = hashlib.sha256(email.encode()).hexdigest()
@@ -354,13 +358,7 @@ class PrivacyByRef(BatonCase):
         p = run_ctl(self.b.conf, "refs")
         self.assertIn("0 refs written", p.stdout)
         # The deletion HubSpot sends after erasing the email finds it.
-        self.b.stop()
-        self.b = self.start()
-        self.sim.rep_privacy_delete(c["id"])
-        self.sim.flush_webhooks()
-        wait_until(lambda: self.redis.command(
-            "EXISTS", f"baton:lead:{email}") == 0, 15,
-            what="the lead erased")
+        self.delete_in_a_new_process(c["id"], email)
 
     def test_a_contact_no_lead_has_is_acknowledged_and_not_written(self):
         # Imported without webhooks: no lead ever had it.
