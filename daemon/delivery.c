@@ -20,7 +20,8 @@
  * Lives.  An entry taken over (this consumer's own pending ones after a
  * restart, or claimed from another) was held by a process that ended
  * without acknowledging it; PREFIX:lives:NAME counts those lives per entry
- * (HINCRBY before the entry may go out; the commit deletes the field),
+ * (HINCRBY before the entry may go out; the commit deletes the field of
+ * such an entry, and costs nothing for the others),
  * and they count as attempts, so an entry whose delivery crashes batond
  * reaches the DLQ after retry_max lives.
  *
@@ -314,6 +315,7 @@ lives_count(struct delivery *d, struct ditem *it)
 		return;
 	}
 	d->ncmd++;
+	it->lives = true;
 	it->due_ms = INT64_MAX;         /* until the count is in */
 }
 

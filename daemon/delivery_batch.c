@@ -33,15 +33,18 @@
  * name, now (ms), key prefix with ':', then PER_ITEM per item: ok|dlq,
  * 1 (main) or 2 (replay), entry id, lead, record id, error, attempts, v,
  * type, source, id, at, data, the entry id the DLQ names (a replayed
- * entry's id in the main stream). */
+ * entry's id in the main stream), 1 when the item has a count of lives
+ * to delete (else 0, and the acknowledgement costs no HDEL). */
 static const char commit_script[] =
     "local n = 0\n"
-    "for i = 6, #ARGV, 14 do\n"
+    "for i = 6, #ARGV, 15 do\n"
     "  local key = ARGV[i + 1] == '2' and KEYS[2] or KEYS[1]\n"
     "  if redis.call('XACK', key, ARGV[1], ARGV[i + 2]) == 1 then\n"
     "    n = n + 1\n"
-    "    redis.call('HDEL', ARGV[5] .. 'lives:' .. ARGV[2],\n"
-    "      ARGV[i + 1] .. ':' .. ARGV[i + 2])\n"
+    "    if ARGV[i + 14] == '1' then\n"
+    "      redis.call('HDEL', ARGV[5] .. 'lives:' .. ARGV[2],\n"
+    "        ARGV[i + 1] .. ':' .. ARGV[i + 2])\n"
+    "    end\n"
     "    if ARGV[i] == 'dlq' then\n"
     "      redis.call('XADD', KEYS[3], '*', 'v', ARGV[i + 7],\n"
     "        'type', ARGV[i + 8], 'lead', ARGV[i + 3],\n"
@@ -68,7 +71,7 @@ static const char commit_script[] =
     "end\n"
     "return n\n";
 
-#define PER_ITEM 14
+#define PER_ITEM 15
 
 /* What the commit does with an item. */
 enum fate { FATE_RETRY = 0, FATE_ACK, FATE_DLQ };
@@ -165,6 +168,23 @@ delivery_set_record_id(struct delivery_batch *b, size_t i, const char *id)
 		return;
 	free(b->res[slot].record_id);
 	b->res[slot].record_id = strdup(id);
+}
+
+void
+delivery_set_group_result(struct delivery_batch *b, const size_t *group_of,
+    size_t group, enum connector_result rc, int64_t retry_after_ms,
+    const char *id, const char *msg)
+{
+	size_t n = delivery_count(b);
+
+	for (size_t i = 0; i < n; i++) {
+		if (group_of[i] != group)
+			continue;
+		delivery_set_result(b, i, rc, retry_after_ms, "%s",
+		    msg != NULL ? msg : "");
+		if (rc == CONNECTOR_OK && id != NULL && id[0] != '\0')
+			delivery_set_record_id(b, i, id);
+	}
 }
 
 void
@@ -351,6 +371,7 @@ add_item_args(struct delivery *d, struct delivery_batch *b, size_t j,
 	argv[a++] = it->at != NULL ? it->at : "";
 	argv[a++] = it->data != NULL ? it->data : "";
 	argv[a++] = it->orig_entry != NULL ? it->orig_entry : it->entry_id;
+	argv[a++] = it->lives ? "1" : "0";
 	for (int k = *argc; k < a; k++)
 		len[k] = strlen(argv[k]);
 	*argc = a;

@@ -53,6 +53,7 @@ struct ditem {
 	                                   main stream (field `entry`) */
 	unsigned attempts;              /* deliver() calls so far, plus one
 	                                   per earlier process that held it */
+	bool lives;                     /* counted in PREFIX:lives:NAME */
 	int64_t due_ms;                 /* monotonic: not before */
 	int64_t touched_ms;             /* monotonic: read, claimed or
 	                                   touched (idle time reset) */

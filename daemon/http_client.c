@@ -1128,3 +1128,22 @@ http_classify(const struct http_result *res)
 		return CONNECTOR_RETRY;
 	}
 }
+
+enum connector_result
+http_result_sort(const struct http_result *res, const char *what,
+    int64_t now_ms, int64_t *retry_after_ms, char *msg, size_t msglen)
+{
+	int64_t ra;
+
+	*retry_after_ms = 0;
+	if (msglen > 0)
+		msg[0] = '\0';
+	if (res->outcome != HTTP_DONE)
+		snprintf(msg, msglen, "%s: %s", what, res->outcome ==
+		    HTTP_CANCELLED ? "cancelled" : res->error != NULL ?
+		    res->error : "failed");
+	else if (http_retry_after_ms(http_result_header(res, "Retry-After"),
+	    now_ms, &ra) == 0)
+		*retry_after_ms = ra;
+	return http_classify(res);
+}

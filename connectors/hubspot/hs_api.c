@@ -166,23 +166,15 @@ reply_from(struct hs_ctx *ctx, struct hs_reply *r,
     const struct http_result *res, const char *what)
 {
 	struct hs_error e;
-	int64_t ra, wait;
+	int64_t wait;
 
 	memset(r, 0, sizeof(*r));
 	r->status = res->status;
 	r->body = (const char *)res->body;
 	r->len = res->body_len;
-	r->rc = http_classify(res);
-	if (res->outcome != HTTP_DONE) {
-		snprintf(r->message, sizeof(r->message), "%s: %s", what,
-		    res->outcome == HTTP_CANCELLED ? "cancelled" :
-		    res->error != NULL ? res->error : "failed");
-		return;
-	}
-	if (http_retry_after_ms(http_result_header(res, "Retry-After"),
-	    timestamp_now_ms(), &ra) == 0)
-		r->retry_after_ms = ra;
-	if (r->rc == CONNECTOR_OK)
+	r->rc = http_result_sort(res, what, timestamp_now_ms(),
+	    &r->retry_after_ms, r->message, sizeof(r->message));
+	if (res->outcome != HTTP_DONE || r->rc == CONNECTOR_OK)
 		return;
 	hs_error_parse(r->body, r->len, &e);
 	snprintf(r->category, sizeof(r->category), "%s", e.category);

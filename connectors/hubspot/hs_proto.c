@@ -1446,24 +1446,18 @@ hs_contact_data(const struct hs_map *m, const json_t *props, const char *id)
 	return d;
 }
 
-/* A datetime property's value in ms: ISO 8601 as CRM v3 answers, or
- * epoch milliseconds as older APIs do.  0 when neither. */
-static int64_t
-prop_time_text(const char *v)
-{
-	int64_t ms = 0;
-
-	if (v == NULL || v[0] == '\0')
-		return 0;
-	if (strspn(v, "0123456789") == strlen(v) && strlen(v) <= 15)
-		return strtoll(v, NULL, 10);
-	return timestamp_parse_rfc3339(v, &ms) == 0 && ms > 0 ? ms : 0;
-}
-
+/* A datetime property's value in ms (ISO 8601 as CRM v3 answers, or
+ * epoch milliseconds as older APIs do, read as timestamp_from_json()
+ * reads event times); 0 when it is neither. */
 static int64_t
 prop_time(const json_t *props, const char *name)
 {
-	return prop_time_text(json_string_value(json_object_get(props, name)));
+	const json_t *v = json_object_get(props, name);
+	char err[128];
+	int64_t ms;
+
+	return json_is_string(v) && timestamp_from_json(v, &ms, err,
+	    sizeof(err)) == 0 ? ms : 0;
 }
 
 size_t
@@ -1616,14 +1610,18 @@ hs_echo_add(struct hs_echo *e, const char *id, const char *prop,
 static bool
 same_value(const char *written, const char *shown)
 {
+	json_t *both;
 	int64_t a, b;
 
 	if (strcmp(written, shown) == 0)
 		return true;
 	if (strchr(written, 'T') == NULL && strchr(shown, 'T') == NULL)
 		return false;
-	a = prop_time_text(written);
-	b = prop_time_text(shown);
+	if ((both = json_pack("{s:s,s:s}", "w", written, "s", shown)) == NULL)
+		return false;
+	a = prop_time(both, "w");
+	b = prop_time(both, "s");
+	json_decref(both);
 	return a > 0 && a == b;
 }
 

@@ -151,23 +151,14 @@ reply_from(struct sf_reply *r, const struct http_result *res,
     const char *what)
 {
 	char msg[SF_MESSAGE_MAX - 128];
-	int64_t ra;
 
 	memset(r, 0, sizeof(*r));
 	r->status = res->status;
 	r->body = (const char *)res->body;
 	r->len = res->body_len;
-	r->rc = http_classify(res);
-	if (res->outcome != HTTP_DONE) {
-		snprintf(r->message, sizeof(r->message), "%s: %s", what,
-		    res->outcome == HTTP_CANCELLED ? "cancelled" :
-		    res->error != NULL ? res->error : "failed");
-		return;
-	}
-	if (http_retry_after_ms(http_result_header(res, "Retry-After"),
-	    timestamp_now_ms(), &ra) == 0)
-		r->retry_after_ms = ra;
-	if (r->rc == CONNECTOR_OK)
+	r->rc = http_result_sort(res, what, timestamp_now_ms(),
+	    &r->retry_after_ms, r->message, sizeof(r->message));
+	if (res->outcome != HTTP_DONE || r->rc == CONNECTOR_OK)
 		return;
 	sf_error_parse(r->body, r->len, r->code, sizeof(r->code), msg,
 	    sizeof(msg));

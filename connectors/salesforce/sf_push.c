@@ -84,14 +84,8 @@ group_result(struct sf_push *p, size_t gi, enum connector_result rc,
     int64_t retry_after_ms, const char *id, const char *msg)
 {
 	p->g[gi].done = true;
-	for (size_t i = 0; i < p->n; i++) {
-		if (p->group_of[i] != gi)
-			continue;
-		delivery_set_result(p->b, i, rc, retry_after_ms, "%s",
-		    msg != NULL ? msg : "");
-		if (rc == CONNECTOR_OK && id != NULL && id[0] != '\0')
-			delivery_set_record_id(p->b, i, id);
-	}
+	delivery_set_group_result(p->b, p->group_of, gi, rc, retry_after_ms,
+	    id, msg);
 }
 
 /* Sets every group without a result yet; ends the batch. */

@@ -269,6 +269,16 @@ void delivery_set_result(struct delivery_batch *b, size_t i,
 void delivery_set_record_id(struct delivery_batch *b, size_t i,
     const char *id);
 
+/*
+ * For a connector that writes each lead once per batch: sets every item i
+ * with group_of[i] == group (the items of one lead; delivery_count()
+ * entries) to rc, retry_after_ms and message msg (NULL: none), and, when
+ * rc is CONNECTOR_OK and id is not empty, the record id.
+ */
+void delivery_set_group_result(struct delivery_batch *b,
+    const size_t *group_of, size_t group, enum connector_result rc,
+    int64_t retry_after_ms, const char *id, const char *msg);
+
 /* How many times item i was handed to deliver() before, in this process
  * (0 the first time). */
 unsigned delivery_attempts(const struct delivery_batch *b, size_t i);

@@ -178,4 +178,15 @@ int http_retry_after_ms(const char *value, int64_t now_ms, int64_t *out);
  */
 enum connector_result http_classify(const struct http_result *res);
 
+/*
+ * What a vendor connector reads first of a result: returns
+ * http_classify()'s sort, sets *retry_after_ms to the Retry-After delay
+ * from now_ms (0 when none), and, when no response arrived (transport
+ * error, cancel, oversized answer), writes "what: <why>" into msg, else
+ * "".
+ */
+enum connector_result http_result_sort(const struct http_result *res,
+    const char *what, int64_t now_ms, int64_t *retry_after_ms, char *msg,
+    size_t msglen);
+
 #endif

@@ -78,7 +78,10 @@ class Loop(BatonCase):
             "email": "Ada@Acme.example", "firstname": "Ada",
             "lastname": "Lovelace", "jobtitle": "Engineering Manager",
             "company": "Acme", "numemployees": "500-1000",
-            "lifecyclestage": "lead"})
+            "lifecyclestage": "lead"}, at=now)
+        # (at=now: the contact's version and the activities below share
+        # one instant, so no engagement decays between them whatever the
+        # machine's load.)
         self.hs.flush_webhooks()
         up = wait_until(lambda: self.events("hs", email, "lead.upserted"),
                         15, what="the contact as lead.upserted")

@@ -52,9 +52,9 @@ import uuid
 from datetime import datetime, timezone
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from simhttp import SimHandler, SimServer, serve_until_signal
+from simhttp import (SimHandler, SimServer, record_call,
+                     serve_until_signal)
 
-CALL_LOG_MAX = 20000
 DELIVERY_LOG_MAX = 20000
 EVENT_LOG_MAX = 50000
 
@@ -1465,20 +1465,11 @@ class HubSpotSim(SimServer):
     # ------------------------------------------------------- requests
 
     def log_call(self, method, path, query, status, note=None):
-        with self.lock:
-            self.call_seq += 1
-            e = {"seq": self.call_seq, "t": round(time.time(), 6),
-                 "method": method, "path": path, "query": query,
-                 "status": status}
-            if note:
-                e["note"] = note
-            self.calls.append(e)
-            if len(self.calls) > CALL_LOG_MAX:
-                del self.calls[:len(self.calls) - CALL_LOG_MAX]
-            self.counters["calls"] += 1
-            k = str(status)
-            self.counters["by_status"][k] = \
-                self.counters["by_status"].get(k, 0) + 1
+        e = {"method": method, "path": path, "query": query,
+             "status": status}
+        if note:
+            e["note"] = note
+        record_call(self, e)
 
     def take_fault(self, method, path):
         """(fault or None, latency seconds); fault is ('drop', mode) |
@@ -2441,14 +2432,8 @@ class Handler(SimHandler):
 
     def control(self, method, path, query, body):
         sim = self.sim
-        data = {}
-        if body:
-            try:
-                data = json.loads(body.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as e:
-                raise ValueError(f"control body: {e}")
-        name = path[len("/__sim/"):].strip("/")
-        qs = {k: v[0] for k, v in parse_qs(query).items()}
+        name, data, qs = self.control_request(path, query, body)
+        qs = {k: v[0] for k, v in qs.items()}
         if name == "state" and method == "GET":
             omit = set(qs.get("omit", "").split(","))
             self.send_json(200, sim.snapshot(omit))

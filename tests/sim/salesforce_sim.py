@@ -51,10 +51,10 @@ import time
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, unquote
 
-from simhttp import SimHandler, SimServer, serve_until_signal
+from simhttp import (SimHandler, SimServer, record_call,
+                     serve_until_signal)
 
 COLLECTION_MAX = 200                # sObject Collections record limit
-CALL_LOG_MAX = 20000                # call log ring size
 ARRIVALS_MAX = 200000               # Lead arrivals remembered
 TOKENS_MAX = 5000                   # access tokens remembered
 
@@ -1414,21 +1414,12 @@ class SalesforceSim(SimServer):
     # ------------------------------------------------------------- requests
 
     def log_call(self, method, path, query, status, note=None):
-        with self.lock:
-            self.call_seq += 1
-            entry = {"seq": self.call_seq, "t": round(time.time(), 3),
-                     "method": method, "path": path, "status": status}
-            if query:
-                entry["query"] = query[:2000]
-            if note:
-                entry["note"] = note
-            self.calls.append(entry)
-            if len(self.calls) > CALL_LOG_MAX:
-                del self.calls[:len(self.calls) - CALL_LOG_MAX]
-            self.counters["calls"] += 1
-            key = str(status)
-            self.counters["by_status"][key] = \
-                self.counters["by_status"].get(key, 0) + 1
+        entry = {"method": method, "path": path, "status": status}
+        if query:
+            entry["query"] = query[:2000]
+        if note:
+            entry["note"] = note
+        record_call(self, entry, t_digits=3)
 
     def take_fault(self, method, path):
         """('drop', mode) | ('fail', status, retry_after) | None; and the
@@ -2292,7 +2283,6 @@ class Handler(SimHandler):
                           upsert=False):
         """Commit the pending writes unless allOrNone and something
         failed; shape the per-record results."""
-        sim = self.sim
         failed = any(r["errors"] for r in results)
         out = []
         if all_or_none and failed:
@@ -2497,14 +2487,7 @@ class Handler(SimHandler):
 
     def control(self, method, path, query, body):
         sim = self.sim
-        data = {}
-        if body:
-            try:
-                data = json.loads(body.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as e:
-                raise ValueError(f"control body: {e}")
-        name = path[len("/__sim/"):].strip("/")
-        qs = parse_qs(query)
+        name, data, qs = self.control_request(path, query, body)
         if name == "state" and method == "GET":
             omit = set((qs.get("omit") or [""])[0].split(","))
             self.send(200, sim.snapshot(include_calls="calls" not in omit,

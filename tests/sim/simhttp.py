@@ -13,17 +13,39 @@ shares, so that each simulator file holds only its vendor's behaviour.
   on the first stdout line, stop on SIGTERM or SIGINT.
 """
 
+import json
 import signal
 import socket
 import struct
 import sys
 import time
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MAX_BODY = 5 * 1024 * 1024          # refuse request bodies above 5 MiB
 DRAIN_MAX = 32 * 1024 * 1024       # ...but read (and drop) up to this
+
+
+CALL_LOG_MAX = 20000               # calls each simulator keeps
+
+
+def record_call(sim, entry, t_digits=6):
+    """Adds a call to sim.calls (seq and t filled in; the last
+    CALL_LOG_MAX kept) and counts it by status in sim.counters.  Takes
+    sim.lock (a re-entrant lock)."""
+    with sim.lock:
+        sim.call_seq += 1
+        entry = dict({"seq": sim.call_seq,
+                      "t": round(time.time(), t_digits)}, **entry)
+        sim.calls.append(entry)
+        if len(sim.calls) > CALL_LOG_MAX:
+            del sim.calls[:len(sim.calls) - CALL_LOG_MAX]
+        sim.counters["calls"] += 1
+        key = str(entry["status"])
+        sim.counters["by_status"][key] = \
+            sim.counters["by_status"].get(key, 0) + 1
+        return entry
 
 
 class SimHandler(BaseHTTPRequestHandler):
@@ -42,6 +64,18 @@ class SimHandler(BaseHTTPRequestHandler):
             super().handle()
         except (ConnectionResetError, BrokenPipeError):
             self.close_connection = True
+
+    @staticmethod
+    def control_request(path, query, body):
+        """(name, JSON body or {}, query) of a /__sim/ control call;
+        ValueError when the body is not JSON."""
+        data = {}
+        if body:
+            try:
+                data = json.loads(body.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as e:
+                raise ValueError(f"control body: {e}")
+        return path[len("/__sim/"):].strip("/"), data, parse_qs(query)
 
     def log_message(self, fmt, *args):
         if self.sim.verbose:

@@ -44,9 +44,9 @@ import time
 from datetime import datetime, timezone
 from urllib.parse import parse_qs, urlsplit
 
-from simhttp import SimHandler, SimServer, serve_until_signal
+from simhttp import (SimHandler, SimServer, record_call,
+                     serve_until_signal)
 
-CALL_LOG_MAX = 20000                # call log ring size
 MESSAGES_MAX = 50000                # accepted messages kept (all hooks)
 
 # Documented Slack limits.
@@ -465,19 +465,11 @@ class SlackSim(SimServer):
     # ------------------------------------------------------------- requests
 
     def log_call(self, method, path, status, note=None, hook=None):
+        entry = {"method": method, "path": path, "status": status}
+        if note:
+            entry["note"] = note
         with self.lock:
-            self.call_seq += 1
-            entry = {"seq": self.call_seq, "t": round(time.time(), 6),
-                     "method": method, "path": path, "status": status}
-            if note:
-                entry["note"] = note
-            self.calls.append(entry)
-            if len(self.calls) > CALL_LOG_MAX:
-                del self.calls[:len(self.calls) - CALL_LOG_MAX]
-            self.counters["calls"] += 1
-            key = str(status)
-            self.counters["by_status"][key] = \
-                self.counters["by_status"].get(key, 0) + 1
+            record_call(self, entry)
             s = self.hooks.get(hook) if hook else None
             if s is not None and status not in (200, 0):
                 s["rejected"] += 1
@@ -703,14 +695,8 @@ class Handler(SimHandler):
 
     def control(self, method, path, query, body):
         sim = self.sim
-        data = {}
-        if body:
-            try:
-                data = json.loads(body.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as e:
-                raise ValueError(f"control body: {e}")
-        name = path[len("/__sim/"):].strip("/")
-        qs = {k: v[0] for k, v in parse_qs(query).items()}
+        name, data, qs = self.control_request(path, query, body)
+        qs = {k: v[0] for k, v in qs.items()}
         if name == "state" and method == "GET":
             omit = set(qs.get("omit", "").split(","))
             self.send_json(200, sim.snapshot(
